@@ -1,0 +1,5 @@
+"""``python -m honeysift``."""
+
+from honeysift.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""filters stage (see DESIGN.md)."""
