@@ -1,0 +1,209 @@
+"""The :class:`Capture`: open any supported capture and read it as packet-table chunks.
+
+Memory is bounded by the block size: the file is read forward in blocks, each block becomes
+one :class:`PacketTable` chunk, and nothing of a chunk is kept after it is handed out (except
+fragments still waiting for reassembly). ``packets()`` concatenates the chunks for callers that
+want the whole table at once (fine for captures that fit in memory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from honeysift.capture import linktypes
+from honeysift.capture.blocks import BlockFile, RawChunk
+from honeysift.capture.decode import decode_frames
+from honeysift.capture.ipfrag import Defragmenter
+from honeysift.capture.pcap import PcapScanner, parse_header
+from honeysift.capture.pcapng import PcapngScanner, looks_like_pcapng
+from honeysift.capture.source import Source, open_source
+from honeysift.capture.table import PacketTable
+from honeysift.errors import CaptureError
+
+DEFAULT_BLOCK = 16 << 20
+
+
+@dataclass(slots=True)
+class CaptureWarning:
+    """Damage found while reading: where (byte offset in the decompressed capture) and what."""
+
+    offset: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"byte {self.offset}: {self.message}" if self.offset is not None else self.message
+
+
+@dataclass(slots=True)
+class Format:
+    """What the file header(s) say."""
+
+    container: str  # "pcap" or "pcapng"
+    version: str
+    byte_order: str  # "little-endian", "big-endian", or both for multi-section pcapng
+    ts_resolution: list[str]  # per interface
+    linktypes: list[int]  # per interface
+    snaplen: list[int]  # per interface
+    interface_names: list[str | None] = field(default_factory=list)
+    block_counts: dict[str, int] = field(default_factory=dict)
+    unknown_blocks: int = 0
+    sections: int = 1
+
+
+class Capture:
+    """A capture file opened for reading. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        block_size: int = DEFAULT_BLOCK,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.name = str(path)
+        self.block_size = block_size
+        self.progress = progress
+        self.source: Source = open_source(self.name)
+        self.warnings: list[CaptureWarning] = [CaptureWarning(None, w) for w in self.source.warnings]
+        self._fh = open(self.source.path, "rb")  # noqa: SIM115 - closed in close()
+        head = self._fh.read(64)
+        if not head:
+            self.close()
+            raise CaptureError(self.name, 0, "empty file")
+        self._pcapng = looks_like_pcapng(head)
+        if not self._pcapng:
+            try:
+                self._pcap_header = parse_header(self.name, head)
+            except CaptureError:
+                self.close()
+                raise
+        self.format: Format | None = None
+        self.defrag_stats: dict[str, int] = {}
+        self._prescan_format()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        if getattr(self, "_fh", None) is not None:
+            self._fh.close()
+            self._fh = None
+        self.source.close()
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    # -- reading ---------------------------------------------------------------------------
+    def _warn(self, offset: int | None, message: str) -> None:
+        self.warnings.append(CaptureWarning(offset, message))
+
+    def _prescan_format(self) -> None:
+        if not self._pcapng:
+            h = self._pcap_header
+            self.format = Format(
+                container="pcap",
+                version=f"{h.version[0]}.{h.version[1]}",
+                byte_order="little-endian" if h.byte_order == "<" else "big-endian",
+                ts_resolution=[h.ts_resolution],
+                linktypes=[h.linktype],
+                snaplen=[h.snaplen],
+            )
+
+    def raw_chunks(self) -> Iterator[tuple[RawChunk, np.ndarray]]:
+        """Record boundaries block by block, with the link type of each record."""
+        self._fh.seek(0)
+        bf = BlockFile(self._fh, self.block_size)
+        if self._pcapng:
+            scanner = PcapngScanner(self.name, self._warn)
+            try:
+                for raw in scanner.chunks(bf):
+                    lts = np.asarray([i.linktype for i in scanner.interfaces] + [0xFFFF], dtype=np.uint16)
+                    idx = np.minimum(raw.iface.astype(np.int64), len(lts) - 1)
+                    self._pcapng_format(scanner)
+                    yield raw, lts[idx]
+            finally:
+                self._pcapng_format(scanner)
+        else:
+            scanner = PcapScanner(self.name, self._pcap_header, self._warn)
+            link = np.uint16(self._pcap_header.linktype)
+            for raw in scanner.chunks(bf):
+                yield raw, np.full(raw.data_off.shape[0], link, dtype=np.uint16)
+
+    def _pcapng_format(self, sc: PcapngScanner) -> None:
+        itfs = sc.interfaces
+        orders = sorted(set(sc.byte_orders)) or ["little-endian"]
+        self.format = Format(
+            container="pcapng",
+            version=f"{sc.version[0]}.{sc.version[1]}" if sc.version else "?",
+            byte_order="/".join(orders),
+            ts_resolution=[i.ts_resolution for i in itfs],
+            linktypes=[i.linktype for i in itfs],
+            snaplen=[i.snaplen for i in itfs],
+            interface_names=[i.name for i in itfs],
+            block_counts=dict(sc.block_counts),
+            unknown_blocks=sc.unknown_blocks,
+            sections=sc.section + 1,
+        )
+
+    def chunks(self) -> Iterator[PacketTable]:
+        """Decoded packet-table chunks, in capture order, with 1-based frame numbers."""
+        frame0 = 0
+        defrag = Defragmenter()
+        warned_links: set[int] = set()
+        for raw, links in self.raw_chunks():
+            cols = decode_frames(raw.buf, raw.data_off, raw.caplen, raw.origlen, links)
+            n = raw.data_off.shape[0]
+            cols["frame"] = np.arange(frame0 + 1, frame0 + n + 1, dtype=np.uint64)
+            cols["ts_ns"] = raw.ts_ns
+            cols["caplen"] = raw.caplen
+            cols["origlen"] = raw.origlen
+            cols["offset"] = raw.data_off + raw.base
+            cols["iface"] = raw.iface
+            for link in np.unique(links).tolist():
+                if link not in linktypes.DECODED and link not in warned_links:
+                    warned_links.add(link)
+                    first = int(np.argmax(links == link))
+                    self._warn(int(cols["offset"][first]), f"link type {linktypes.name(link)} ({link}) is not decoded; its frames are counted only")
+            defrag.process(raw.buf, raw.data_off, raw.caplen, cols, frame0)
+            extra = cols.pop("_extra", {})
+            table = PacketTable(**cols, extra_payload=extra)
+            frame0 += n
+            if self.progress is not None:
+                self.progress(int(raw.base + (raw.data_off[-1] if n else 0)), self.size)
+            yield table
+        defrag.finish()
+        self.defrag_stats = {
+            "completed": defrag.completed,
+            "incomplete": defrag.expired,
+            "conflicting_overlaps": defrag.conflicting_overlaps,
+            "dropped": defrag.dropped,
+        }
+        if defrag.conflicting_overlaps:
+            self._warn(None, f"{defrag.conflicting_overlaps} IP fragment overlaps carried different bytes (kept the first copy; an evasion sign)")
+
+    def packets(self) -> PacketTable:
+        """The whole capture as one table (for captures that fit in memory)."""
+        return PacketTable.concat(list(self.chunks()))
+
+    # -- random access ---------------------------------------------------------------------
+    def frame_bytes(self, offset: int, length: int) -> bytes:
+        """Bytes of the (decompressed) capture at *offset*: a frame's data, or a slice of it."""
+        return os.pread(self._fh.fileno(), int(length), int(offset))
+
+    def payload(self, table: PacketTable, i: int) -> bytes:
+        """The transport payload of row *i* (the whole datagram's for reassembled fragments)."""
+        frame = int(table.frame[i])
+        if table.reassembled[i]:
+            return table.extra_payload.get(frame, b"")
+        start = int(table.payload_off[i])
+        avail = max(0, min(int(table.payload_len[i]), int(table.caplen[i]) - start))
+        return self.frame_bytes(int(table.offset[i]) + start, avail)
