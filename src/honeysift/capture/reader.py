@@ -81,6 +81,7 @@ class Capture:
             except CaptureError:
                 self.close()
                 raise
+        self.notes: list[str] = []  # facts about the traffic worth telling (not damage)
         self.format: Format | None = None
         self.defrag_stats: dict[str, int] = {}
         self._prescan_format()
@@ -188,7 +189,7 @@ class Capture:
             "dropped": defrag.dropped,
         }
         if defrag.conflicting_overlaps:
-            self._warn(None, f"{defrag.conflicting_overlaps} IP fragment overlaps carried different bytes (kept the first copy; an evasion sign)")
+            self.notes.append(f"{defrag.conflicting_overlaps} IP fragment overlaps carried different bytes (kept the first copy; an evasion sign)")
 
     def packets(self) -> PacketTable:
         """The whole capture as one table (for captures that fit in memory)."""

@@ -503,6 +503,6 @@ def parse_connection(
 def looks_like_http(data: bytes) -> bool:
     """Cheap content test: a known method followed by a space, or a status line."""
     if data.startswith(b"HTTP/1.") or data.startswith(b"HTTP/0.9"):
-        return len(data) < 12 or data[8:9] == b" "
+        return data[8:9] in (b" ", b"")
     sp = data.find(b" ", 0, 16)
     return sp > 0 and data[:sp] in METHODS

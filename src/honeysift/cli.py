@@ -1,0 +1,130 @@
+"""Command-line interface: thin commands that wire the pipeline stages together.
+
+Exit status: 0 success; 1 the capture is damaged (everything readable was still analysed and
+printed, the damage is reported on stderr with byte offsets); 2 usage or fatal error (bad
+arguments, unreadable file, bad filter).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+
+import click
+
+from honeysift import __version__
+from honeysift.errors import HoneysiftError
+from honeysift.safe_text import safe
+
+EXIT_DAMAGED = 1
+EXIT_ERROR = 2
+
+
+def _err(msg: str) -> None:
+    click.echo(f"honeysift: {safe(msg, keep_newlines=True)}", err=True)
+
+
+def guarded(fn: Callable) -> Callable:
+    """Turn the tool's own errors into one clear line and exit status 2 (never a traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except HoneysiftError as exc:
+            _err(f"error: {exc}")
+            sys.exit(EXIT_ERROR)
+        except BrokenPipeError:  # `honeysift ... | head`
+            sys.stderr.close()
+            sys.exit(0)
+        except KeyboardInterrupt:
+            _err("interrupted")
+            sys.exit(130)
+
+    return wrapper
+
+
+def report_warnings(cap) -> int:
+    """Print capture damage to stderr; return the exit status it implies."""
+    for w in cap.warnings:
+        _err(f"warning: {cap.name}: {w}")
+    return EXIT_DAMAGED if cap.warnings else 0
+
+
+class Progress:
+    """Progress on stderr when it is a terminal and the file is big enough to be worth it."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self._last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < (64 << 20):
+            return
+        pct = int(100 * done / max(total, 1))
+        if pct != self._last:
+            self._last = pct
+            sys.stderr.write(f"\r{self.label}: {pct:3d}% of {total / 1e6:,.0f} MB")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self._last >= 0:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.flush()
+
+
+def _open(path: str, progress: Progress | None = None):
+    from honeysift.capture.reader import Capture
+
+    return Capture(path, progress=progress)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="honeysift")
+def main() -> None:
+    """Turn a packet capture from a honeypot (or any incident) into answers.
+
+    CAPTURE is a pcap or pcapng file, optionally gzip/bzip2/xz compressed (detected by
+    content), or - for standard input. Every command has --help with an example.
+
+    \b
+    Examples:
+      honeysift info sotm27.gz
+      honeysift info --json capture.pcapng | jq .packets
+    """
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys in docs/cli.md).")
+@guarded
+def info(capture: str, as_json: bool) -> None:
+    """What file, capinfos and md5sum told the 2003 analyst, in one look.
+
+    Format and version, byte order, timestamp resolution, link types, snap length, packet and
+    byte counts, first/last packet time (UTC), duration, average rates, MD5 and SHA-256 of the
+    file as stored (and of the decompressed capture when it was compressed), truncated and
+    undecodable frames.
+
+    \b
+    Examples:
+      honeysift info examples/sotm27-mini.pcap
+      honeysift info --json sotm27.gz | jq '{packets, first_ts, md5}'
+      zcat big.pcap.gz | honeysift info -
+    """
+    from honeysift.capture.summary import summarize
+    from honeysift.report.info_text import render_info
+
+    progress = Progress("reading", enabled=True)
+    with _open(capture, progress) as cap:
+        summary = summarize(cap)
+        progress.done()
+        if as_json:
+            click.echo(json.dumps(summary.to_dict(), indent=2))
+        else:
+            click.echo(render_info(summary))
+        status = report_warnings(cap)
+    sys.exit(status)
