@@ -50,7 +50,7 @@ def report_warnings(cap) -> int:
     """Print capture damage to stderr; return the exit status it implies."""
     for w in cap.warnings:
         _err(f"warning: {cap.name}: {w}")
-    return EXIT_DAMAGED if cap.warnings else 0
+    return EXIT_DAMAGED if cap.damaged else 0
 
 
 class Progress:

@@ -33,6 +33,7 @@ class CaptureWarning:
 
     offset: int | None
     message: str
+    damage: bool = True  # False for things we merely cannot decode (an unknown link type)
 
     def __str__(self) -> str:
         return f"byte {self.offset}: {self.message}" if self.offset is not None else self.message
@@ -104,8 +105,13 @@ class Capture:
         return self.source.size
 
     # -- reading ---------------------------------------------------------------------------
-    def _warn(self, offset: int | None, message: str) -> None:
-        self.warnings.append(CaptureWarning(offset, message))
+    def _warn(self, offset: int | None, message: str, damage: bool = True) -> None:
+        self.warnings.append(CaptureWarning(offset, message, damage))
+
+    @property
+    def damaged(self) -> bool:
+        """True when some of the file could not be read (output is partial)."""
+        return any(w.damage for w in self.warnings)
 
     def _prescan_format(self) -> None:
         if not self._pcapng:
@@ -173,7 +179,7 @@ class Capture:
                 if link not in linktypes.DECODED and link not in warned_links:
                     warned_links.add(link)
                     first = int(np.argmax(links == link))
-                    self._warn(int(cols["offset"][first]), f"link type {linktypes.name(link)} ({link}) is not decoded; its frames are counted only")
+                    self._warn(int(cols["offset"][first]), f"link type {linktypes.name(link)} ({link}) is not decoded; its frames are counted only", damage=False)
             defrag.process(raw.buf, raw.data_off, raw.caplen, cols, frame0)
             extra = cols.pop("_extra", {})
             table = PacketTable(**cols, extra_payload=extra)

@@ -53,7 +53,7 @@ class Source:
             self._spool = False
 
 
-class _HashingReader:
+class _HashingReader:  # used for stdin spooling
     """File-like wrapper that hashes every byte read through it and counts them."""
 
     def __init__(self, raw) -> None:
@@ -148,37 +148,63 @@ def _from_stream(name: str, stream) -> Source:
     return src
 
 
-def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
-    stored = _HashingReader(f)
+def _decompressor(kind: str):
     if kind == "gzip":
-        dec = gzip.GzipFile(fileobj=stored, mode="rb")
-    elif kind == "bzip2":
-        dec = bz2.BZ2File(stored, mode="rb")
-    else:
-        dec = lzma.LZMAFile(stored, mode="rb")
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "bzip2":
+        return bz2.BZ2Decompressor()
+    return lzma.LZMADecompressor()
+
+
+def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
+    """Incremental decompression, so a damaged or cut tail still yields everything before it.
+
+    Concatenated members (``cat a.gz b.gz``) are followed, as gzip/bzip2/xz tools do.
+    """
     fd, spool = tempfile.mkstemp(prefix="honeysift-", suffix=".cap")
-    md5 = hashlib.md5()
-    sha = hashlib.sha256()
-    size = 0
+    md5_in, sha_in = hashlib.md5(), hashlib.sha256()
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    size = consumed = 0
     warnings: list[str] = []
+    dec = _decompressor(kind)
+    mid = False  # the current member has started and not ended
+    failed = False
     try:
         with os.fdopen(fd, "wb") as out:
-            while True:
-                try:
-                    block = dec.read(_COPY_BLOCK)
-                except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
-                    warnings.append(
-                        f"{name}: {kind} stream damaged near compressed byte {stored.count} "
-                        f"({exc}); analysing the {size} bytes decompressed before it"
-                    )
-                    break
-                if not block:
-                    break
-                md5.update(block)
-                sha.update(block)
-                out.write(block)
-                size += len(block)
-        stored.drain()
+            while block := f.read(_COPY_BLOCK):
+                md5_in.update(block)
+                sha_in.update(block)
+                data = block
+                while data and not failed:
+                    try:
+                        plain = dec.decompress(data)
+                    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+                        warnings.append(
+                            f"{name}: {kind} stream damaged near compressed byte {consumed} "
+                            f"({exc}); analysing the {size} bytes decompressed before it"
+                        )
+                        failed = True
+                        break
+                    mid = True
+                    if plain:
+                        md5.update(plain)
+                        sha.update(plain)
+                        out.write(plain)
+                        size += len(plain)
+                    data = b""
+                    if dec.eof:
+                        mid = False
+                        data = dec.unused_data
+                        dec = _decompressor(kind)
+                        if data and sniff_compression(data[:8]) != kind:
+                            warnings.append(f"{name}: {len(data)} bytes of trailing data after the {kind} stream (ignored)")
+                            failed = True
+                consumed += len(block)
+        if mid and not failed:
+            warnings.append(
+                f"{name}: {kind} stream ends early (file cut short at compressed byte {consumed}); "
+                f"analysing the {size} bytes decompressed before it"
+            )
     except BaseException:
         os.unlink(spool)
         raise
@@ -186,8 +212,8 @@ def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
         os.unlink(spool)
         raise CaptureError(name, 0, warnings[0].split(": ", 1)[1])
     src = Source(name, spool, kind, stored_size, size, _spool=True, warnings=warnings)
-    src.stored_md5 = stored.md5.hexdigest()
-    src.stored_sha256 = stored.sha256.hexdigest()
+    src.stored_md5 = md5_in.hexdigest()
+    src.stored_sha256 = sha_in.hexdigest()
     src.md5 = md5.hexdigest()
     src.sha256 = sha.hexdigest()
     return src

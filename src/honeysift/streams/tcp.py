@@ -185,37 +185,42 @@ def unwrap_seq(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Sink:
-    """Content accumulator: memory up to a threshold, then a spill file; hashes as it goes."""
+    """Content accumulator: memory up to a threshold, then a spill file; hashes as it goes.
+
+    The caller appends to ``buf`` directly and calls :meth:`pressure` once ``len(buf)`` reaches
+    ``limit`` (one comparison per piece keeps the hot loop tight).
+    """
 
     def __init__(self, threshold: int, spill_dir: str | os.PathLike[str] | None) -> None:
-        self.threshold = threshold
         self.spill_dir = spill_dir
         self.buf = bytearray()
-        self.size = 0
+        self.flushed = 0
+        self.limit = max(threshold, 0) + 1
         self.md5 = hashlib.md5()
         self.sha = hashlib.sha256()
         self.fh: BinaryIO | None = None
         self.path: Path | None = None
 
-    def write(self, chunk: Payload) -> None:
-        self.buf += chunk
-        self.size += len(chunk)
+    @property
+    def size(self) -> int:
+        return self.flushed + len(self.buf)
+
+    def pressure(self) -> None:
         if self.fh is None:
-            if len(self.buf) > self.threshold:
-                fd, name = tempfile.mkstemp(
-                    prefix="honeysift-stream-", suffix=".bin", dir=self.spill_dir
-                )
-                self.path = Path(name)
-                self.fh = os.fdopen(fd, "wb")
-                self._flush()
-        elif len(self.buf) >= _FLUSH:
-            self._flush()
+            fd, name = tempfile.mkstemp(
+                prefix="honeysift-stream-", suffix=".bin", dir=self.spill_dir
+            )
+            self.path = Path(name)
+            self.fh = os.fdopen(fd, "wb")
+            self.limit = _FLUSH
+        self._flush()
 
     def _flush(self) -> None:
         self.md5.update(self.buf)
         self.sha.update(self.buf)
         assert self.fh is not None
         self.fh.write(self.buf)
+        self.flushed += len(self.buf)
         self.buf.clear()
 
     def finish(self) -> tuple[bytes | None, Path | None, str, str]:
@@ -419,6 +424,7 @@ def reassemble_direction(
     prev = 0
     last_k = -1
     mv = memoryview(b"")
+    buf = sink.buf
     try:
         for t in range(len(ps)):
             a = ps[t]
@@ -431,8 +437,10 @@ def reassemble_direction(
                 last_k = k
             o = po[t]
             chunk = mv[o : o + pe[t] - a]
-            offs[t] = sink.size
-            sink.write(chunk)
+            offs[t] = sink.flushed + len(buf)
+            buf += chunk
+            if len(buf) >= sink.limit:
+                sink.pressure()
             prev = a + len(chunk)  # a short payload leaves a gap rather than shifting bytes
         if known_end > prev:
             gaps.append((sink.size, known_end - prev))
