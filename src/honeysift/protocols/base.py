@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -110,7 +111,7 @@ class Node:
     text: str
     field: str | None = None
     value: Any = None
-    children: list[Node] = field(default_factory=list)
+    children: list[Node] = dataclasses.field(default_factory=list)
 
     def add(self, text: str, field: str | None = None, value: Any = None) -> Node:
         child = Node(text, field, value)
