@@ -48,6 +48,10 @@ class BlockFile:
 
         ``need`` grows the buffer when a single record is larger than the block.
         """
+        if self.start > self.end:  # a length field pointed past what was read: skip ahead
+            self.base += self.start
+            self.f.seek(self.base)
+            self.start = self.end = 0
         keep = self.end - self.start
         if self.start:
             arr = self.array()

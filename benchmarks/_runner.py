@@ -1,0 +1,69 @@
+"""Shared timing helpers for the benchmark scripts: wall time and peak RSS of one child process.
+
+Each command runs as its own child and is reaped with ``os.wait4`` so its own rusage (peak
+resident memory, CPU) is known exactly; medians over several runs are reported.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    label: str
+    command: str
+    wall: float  # median seconds
+    cpu: float  # median user+sys seconds
+    rss_mb: float  # max peak RSS over runs (MiB)
+    runs: list[float]
+    ok: bool = True
+
+
+def run(label: str, command: str, runs: int = 3, stdout=subprocess.DEVNULL) -> Timing:
+    walls, cpus, rss = [], [], 0.0
+    ok = True
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(["bash", "-c", command], stdout=stdout, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        rss = max(rss, usage.ru_maxrss / 1024)
+        ok = ok and proc.returncode in (0, 1)
+    return Timing(label, command, statistics.median(walls), statistics.median(cpus), rss, walls, ok)
+
+
+def have(tool: str) -> bool:
+    from shutil import which
+
+    return which(shlex.split(tool)[0]) is not None
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM"
+
+
+def table(rows: list[Timing], packets: int, size: int) -> str:
+    out = ["| job | wall s | cpu s | peak RSS MiB | k pkt/s | MB/s | command |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        rate = packets / r.wall / 1e3 if r.wall else 0
+        mbs = size / r.wall / 1e6 if r.wall else 0
+        flag = "" if r.ok else " (failed)"
+        out.append(f"| {r.label}{flag} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mb:.0f} | {rate:,.0f} | {mbs:,.1f} | `{r.command}` |")
+    return "\n".join(out)
