@@ -49,10 +49,11 @@ def have(tool: str) -> bool:
 def machine() -> str:
     cpu = "?"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -60,10 +61,15 @@ def machine() -> str:
 
 
 def table(rows: list[Timing], packets: int, size: int) -> str:
-    out = ["| job | wall s | cpu s | peak RSS MiB | k pkt/s | MB/s | command |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "| job | wall s | cpu s | peak RSS MiB | k pkt/s | MB/s | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         rate = packets / r.wall / 1e3 if r.wall else 0
         mbs = size / r.wall / 1e6 if r.wall else 0
         flag = "" if r.ok else " (failed)"
-        out.append(f"| {r.label}{flag} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mb:.0f} | {rate:,.0f} | {mbs:,.1f} | `{r.command}` |")
+        out.append(
+            f"| {r.label}{flag} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mb:.0f} | {rate:,.0f} | {mbs:,.1f} | `{r.command}` |"
+        )
     return "\n".join(out)

@@ -25,7 +25,9 @@ OURS = f"{sys.executable} {Path(__file__).resolve().parent / 'read_all.py'} {{F}
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("capture")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--skip", action="append", default=[], help="tcpdump, tshark or floor")
@@ -53,7 +55,11 @@ def main() -> int:
     ours = rows[0]
     print()
     for r in rows[1:]:
-        print(f"honeysift vs {r.label}: {r.wall / ours.wall:.1f}x faster" if r.wall >= ours.wall else f"honeysift vs {r.label}: {ours.wall / r.wall:.1f}x slower")
+        print(
+            f"honeysift vs {r.label}: {r.wall / ours.wall:.1f}x faster"
+            if r.wall >= ours.wall
+            else f"honeysift vs {r.label}: {ours.wall / r.wall:.1f}x slower"
+        )
     print(f"honeysift peak memory: {ours.rss_mb:.0f} MiB")
     return 0
 

@@ -99,7 +99,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("capture", metavar="CAPTURE")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys in docs/cli.md).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (keys in docs/cli.md)."
+)
 @guarded
 def info(capture: str, as_json: bool) -> None:
     """What file, capinfos and md5sum told the 2003 analyst, in one look.

@@ -121,7 +121,9 @@ def test_unknown_link_type_counted_not_decoded(tmp_path: Path, corpus) -> None:
     assert err.count("USER0") == 1  # one clear warning, not one per frame
 
 
-@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"])
+@pytest.mark.parametrize(
+    "compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bzip2", "xz"]
+)
 def test_compressed_by_magic_not_name(tmp_path: Path, corpus, compress) -> None:
     p = tmp_path / "capture.dat"  # no telling extension
     p.write_bytes(compress(_sample(corpus)))
@@ -144,7 +146,9 @@ def test_stdin_closed_early(corpus) -> None:
     cut = data[: len(data) - 7]
     proc = subprocess.run(
         [sys.executable, "-m", "honeysift", "info", "--json", "-"],
-        input=cut, capture_output=True, timeout=60,
+        input=cut,
+        capture_output=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["packets"] == 13
@@ -154,7 +158,9 @@ def test_stdin_closed_early(corpus) -> None:
 def test_stdin_whole(corpus) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "honeysift", "info", "--json", "-"],
-        input=gzip.compress(_sample(corpus)), capture_output=True, timeout=60,
+        input=gzip.compress(_sample(corpus)),
+        capture_output=True,
+        timeout=60,
     )
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["packets"] == 14

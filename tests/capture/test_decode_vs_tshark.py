@@ -79,8 +79,18 @@ def test_fields_agree_with_tshark(name: str) -> None:
             check(i, "ip_id", int(t.ip_id[i]), int(r["ip.id"], 16))
         elif r["ipv6.src"]:
             check(i, "ip_version", int(t.ip_version[i]), 6)
-            check(i, "src", halves_to_addr(t.src_hi[i], t.src_lo[i]), str(ipaddress.ip_address(r["ipv6.src"])))
-            check(i, "dst", halves_to_addr(t.dst_hi[i], t.dst_lo[i]), str(ipaddress.ip_address(r["ipv6.dst"])))
+            check(
+                i,
+                "src",
+                halves_to_addr(t.src_hi[i], t.src_lo[i]),
+                str(ipaddress.ip_address(r["ipv6.src"])),
+            )
+            check(
+                i,
+                "dst",
+                halves_to_addr(t.dst_hi[i], t.dst_lo[i]),
+                str(ipaddress.ip_address(r["ipv6.dst"])),
+            )
             check(i, "ip_len", int(t.ip_len[i]), int(r["ipv6.plen"]) + 40)
             if int(t.ip_hlen[i]) == 40:
                 check(i, "proto", int(t.proto[i]), int(r["ipv6.nxt"]))

@@ -45,7 +45,11 @@ SEED_DATA = _seed_bytes()
 mutation = st.one_of(
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(0, 255)),
     st.tuples(st.just("cut"), st.integers(0, 10**6), st.just(0)),
-    st.tuples(st.just("u32"), st.integers(0, 10**6), st.sampled_from([0, 1, 13, 0xFFFF, 0x40000, 0x7FFFFFFF, 0xFFFFFFFF])),
+    st.tuples(
+        st.just("u32"),
+        st.integers(0, 10**6),
+        st.sampled_from([0, 1, 13, 0xFFFF, 0x40000, 0x7FFFFFFF, 0xFFFFFFFF]),
+    ),
     st.tuples(st.just("splice"), st.integers(0, 10**6), st.integers(1, 64)),
 )
 
@@ -68,7 +72,9 @@ def _mutate(data: bytes, muts, junk: bytes) -> bytes:
 
 
 @pytest.mark.skipif(not SEED_DATA, reason="corpus not available")
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, len(SEED_DATA) - 1 if SEED_DATA else 0),
     muts=st.lists(mutation, min_size=1, max_size=6),

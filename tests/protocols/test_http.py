@@ -167,7 +167,7 @@ def test_206_ranges_add_up_to_zeek_file() -> None:
                 assert tx.response.status == 206 and tx.response.body_complete
                 bodies.append(len(tx.response.body))
     assert sorted(bodies) == [206024, 206024, 816896]
-    assert 816896 + 206024 == int(size)
+    assert int(size) == 816896 + 206024
 
 
 def test_dropped_response_resync_and_pairing() -> None:
@@ -229,7 +229,7 @@ def test_code_red_ii_request() -> None:
     req = (
         b"GET /default.ida?" + b"X" * 224 + b"%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3"
         b"%u7801%u9090%u9090%u8190%u00c3%u0003%u8b00%u531b%u53ff%u0078%u0000%u00=a HTTP/1.0\r\n"
-        b"Content-type: text/xml\r\nContent-length: %d \r\n\r\n" % len(body)
+        b"Content-type: text/xml\r\nContent-length: " + str(len(body)).encode() + b" \r\n\r\n"
     ) + body
     (m,) = http.parse_requests(req)
     assert m.method == b"GET" and m.uri.startswith(b"/default.ida?XXXX")

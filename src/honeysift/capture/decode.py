@@ -69,7 +69,11 @@ def new_columns(n: int) -> dict[str, np.ndarray]:
 
 
 def decode_frames(
-    buf: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, origlen: np.ndarray, linktype: np.ndarray
+    buf: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    origlen: np.ndarray,
+    linktype: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Decode all frames of one block; returns the packet-table columns (minus bookkeeping)."""
     n = data_off.shape[0]
@@ -233,7 +237,13 @@ def _ipv6(buf, data_off, cap, origlen, l3, idx, cols, l4, ip_end, frag) -> None:
             continue
         e = gather(buf, data_off[idx[mi]] + cur[mi], 8)
         kind = nh[mi]
-        size = np.where(kind == 44, 8, np.where(kind == 51, (e[:, 1].astype(np.int64) + 2) * 4, (e[:, 1].astype(np.int64) + 1) * 8))
+        size = np.where(
+            kind == 44,
+            8,
+            np.where(
+                kind == 51, (e[:, 1].astype(np.int64) + 2) * 4, (e[:, 1].astype(np.int64) + 1) * 8
+            ),
+        )
         isf = kind == 44
         if isf.any():  # Fragment header (RFC 8200 section 4.5)
             fo = _be16(e[isf], 2)

@@ -56,19 +56,44 @@ class Defragmenter:
         self.conflicting_overlaps = 0
         self.dropped = 0
 
-    def process(self, buf: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, cols: dict, frame0: int) -> None:
+    def process(
+        self, buf: np.ndarray, data_off: np.ndarray, caplen: np.ndarray, cols: dict, frame0: int
+    ) -> None:
         rows = np.flatnonzero(cols["status"] == ST_FRAGMENT)
         if not rows.size:
             return
-        c = {k: cols[k][rows].tolist() for k in (
-            "ip_version", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "ip_id", "frag_off",
-            "ip_flags", "l4_off", "l3_off", "ip_len", "ts_ns")}
+        c = {
+            k: cols[k][rows].tolist()
+            for k in (
+                "ip_version",
+                "src_hi",
+                "src_lo",
+                "dst_hi",
+                "dst_lo",
+                "proto",
+                "ip_id",
+                "frag_off",
+                "ip_flags",
+                "l4_off",
+                "l3_off",
+                "ip_len",
+                "ts_ns",
+            )
+        }
         offs = data_off[rows].tolist()
         caps = caplen[rows].tolist()
         for k, r in enumerate(rows.tolist()):
             ts = c["ts_ns"][k]
             self._expire(ts)
-            key = (c["ip_version"][k], c["src_hi"][k], c["src_lo"][k], c["dst_hi"][k], c["dst_lo"][k], c["proto"][k], c["ip_id"][k])
+            key = (
+                c["ip_version"][k],
+                c["src_hi"][k],
+                c["src_lo"][k],
+                c["dst_hi"][k],
+                c["dst_lo"][k],
+                c["proto"][k],
+                c["ip_id"][k],
+            )
             start = c["frag_off"][k]
             begin = c["l4_off"][k]
             stop = min(c["l3_off"][k] + c["ip_len"][k], caps[k])

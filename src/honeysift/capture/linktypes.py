@@ -43,7 +43,9 @@ NAMES = {
     276: "LINUX_SLL2",
 }
 
-DECODED = frozenset({NULL, EN10MB, RAW_OLD_12, RAW_OLD_14, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2})
+DECODED = frozenset(
+    {NULL, EN10MB, RAW_OLD_12, RAW_OLD_14, RAW, LOOP, LINUX_SLL, IPV4, IPV6, LINUX_SLL2}
+)
 
 
 def name(linktype: int) -> str:

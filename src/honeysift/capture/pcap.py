@@ -46,7 +46,9 @@ class PcapHeader:
 
 def parse_header(name: str, head: bytes) -> PcapHeader:
     if len(head) < 24:
-        raise CaptureError(name, len(head), f"file too short for a pcap header ({len(head)} of 24 bytes)")
+        raise CaptureError(
+            name, len(head), f"file too short for a pcap header ({len(head)} of 24 bytes)"
+        )
     magic = struct.unpack_from("<I", head, 0)[0]
     if magic not in MAGICS:
         raise CaptureError(name, 0, f"not a pcap file (magic 0x{magic:08x})")
@@ -136,11 +138,17 @@ class PcapScanner:
         orig = hdr[:, 3].astype(np.uint32)
         if not self._warned_snap and self.h.snaplen and (incl > self.h.snaplen).any():
             i = int(np.argmax(incl > self.h.snaplen))
-            self.warn(bf.base + int(o[i]), f"record of {int(incl[i])} bytes exceeds the snap length {self.h.snaplen} (kept whole)")
+            self.warn(
+                bf.base + int(o[i]),
+                f"record of {int(incl[i])} bytes exceeds the snap length {self.h.snaplen} (kept whole)",
+            )
             self._warned_snap = True
         if not self._warned_orig and (orig < incl).any():
             i = int(np.argmax(orig < incl))
-            self.warn(bf.base + int(o[i]), f"record's original length {int(orig[i])} is less than its captured length {int(incl[i])}")
+            self.warn(
+                bf.base + int(o[i]),
+                f"record's original length {int(orig[i])} is less than its captured length {int(incl[i])}",
+            )
             self._warned_orig = True
         self.last_ts_sec = int(sec[-1])
         return RawChunk(
@@ -171,7 +179,12 @@ class PcapScanner:
         if nxt + hl > end:
             return None if not eof else False
         sec2, frac2, incl2, orig2 = self.rec(buf, nxt)
-        return incl2 <= self.max_record and orig2 >= incl2 and frac2 < self.frac_max and abs(sec2 - sec) < 86400 * 30
+        return (
+            incl2 <= self.max_record
+            and orig2 >= incl2
+            and frac2 < self.frac_max
+            and abs(sec2 - sec) < 86400 * 30
+        )
 
     def _candidates(self, bf: BlockFile, lo: int, hi: int) -> np.ndarray:
         """Positions in [lo, hi) whose 16 bytes pass the cheap record-header checks (vectorized)."""

@@ -117,7 +117,11 @@ class PcapngScanner:
         bf.fill()
         first = self._read_shb(bf.buf, 0, bf.end)
         if first is None:
-            raise CaptureError(self.name, 0, "pcapng section header block is unreadable (bad byte-order magic or length)")
+            raise CaptureError(
+                self.name,
+                0,
+                "pcapng section header block is unreadable (bad byte-order magic or length)",
+            )
         bf.start = first
         while True:
             bf.fill()
@@ -184,7 +188,10 @@ class PcapngScanner:
                 left = bf.end - bf.start
                 if left >= 8:
                     btype, blen = hdr(buf, bf.start)
-                    self.warn(bf.base + bf.start, f"truncated block (type 0x{btype:08x}): {blen} bytes announced, {left} present (file cut short)")
+                    self.warn(
+                        bf.base + bf.start,
+                        f"truncated block (type 0x{btype:08x}): {blen} bytes announced, {left} present (file cut short)",
+                    )
                 else:
                     self.warn(bf.base + bf.start, f"truncated block header ({left} bytes)")
                 return
@@ -193,7 +200,9 @@ class PcapngScanner:
                 if blen > bf.block_size:
                     bf.fill(blen)
 
-    def _chunk(self, bf: BlockFile, epb: list[int], lens: list[int], spb: list[int], opb: list[int]) -> RawChunk:
+    def _chunk(
+        self, bf: BlockFile, epb: list[int], lens: list[int], spb: list[int], opb: list[int]
+    ) -> RawChunk:
         arr = bf.array()
         win = np.lib.stride_tricks.sliding_window_view(arr, 28)
         u4 = np.dtype(self.order + "u4")
@@ -209,7 +218,10 @@ class PcapngScanner:
             bad = cap > room
             if bad.any():
                 i = int(np.argmax(bad))
-                self.warn(bf.base + int(o[i]), f"enhanced packet block claims {int(cap[i])} captured bytes, only {int(room[i])} fit in the block (clipped)")
+                self.warn(
+                    bf.base + int(o[i]),
+                    f"enhanced packet block claims {int(cap[i])} captured bytes, only {int(room[i])} fit in the block (clipped)",
+                )
                 cap = np.minimum(cap, np.maximum(room, 0))
             parts.append((o, o + 28, cap, w[:, 6], w[:, 2], w[:, 3], w[:, 4]))
         if opb:
@@ -240,9 +252,16 @@ class PcapngScanner:
         local_iface = local_iface.astype(np.int64)
         unknown = local_iface >= len(gidx)
         if unknown.any() and not self._bad_iface_warned:
-            self.warn(bf.base + int(cols[0][int(np.argmax(unknown))]), "packet block names an interface with no interface description block (not decoded)")
+            self.warn(
+                bf.base + int(cols[0][int(np.argmax(unknown))]),
+                "packet block names an interface with no interface description block (not decoded)",
+            )
             self._bad_iface_warned = True
-        iface = np.where(unknown, 0xFFFF, gidx[np.minimum(local_iface, max(len(gidx) - 1, 0))] if len(gidx) else 0xFFFF)
+        iface = np.where(
+            unknown,
+            0xFFFF,
+            gidx[np.minimum(local_iface, max(len(gidx) - 1, 0))] if len(gidx) else 0xFFFF,
+        )
         ts = self._timestamps(iface, hi.astype(np.uint64), lo.astype(np.uint64))
         return RawChunk(
             buf=arr,
@@ -292,7 +311,10 @@ class PcapngScanner:
                 if btype in (EPB, SPB, IDB, ISB, NRB, SHB, PB_OBSOLETE):
                     blen = u32(buf, p + 4)[0] if btype != SHB else None
                     if btype == SHB:
-                        self.warn(start_off, f"{why}; skipped {bf.base + p - start_off} bytes to the next section at byte {bf.base + p}")
+                        self.warn(
+                            start_off,
+                            f"{why}; skipped {bf.base + p - start_off} bytes to the next section at byte {bf.base + p}",
+                        )
                         bf.start = p
                         return True
                     if 12 <= blen <= MAX_BLOCK and blen % 4 == 0:
@@ -302,16 +324,26 @@ class PcapngScanner:
                                 continue
                             break
                         if u32(buf, p + blen - 4)[0] == blen:
-                            self.warn(start_off, f"{why}; skipped {bf.base + p - start_off} bytes to the next block at byte {bf.base + p}")
+                            self.warn(
+                                start_off,
+                                f"{why}; skipped {bf.base + p - start_off} bytes to the next block at byte {bf.base + p}",
+                            )
                             bf.start = p
                             return True
                 p += 4
             if bf.eof and p + 12 > end:
-                self.warn(start_off, f"{why}; no readable block after it ({bf.base + end - start_off} bytes ignored)")
+                self.warn(
+                    start_off,
+                    f"{why}; no readable block after it ({bf.base + end - start_off} bytes ignored)",
+                )
                 bf.start = bf.end
                 return False
             keep_from = max(bf.start, p - 8)
             bf.start = keep_from
             rel = p - keep_from
-            bf.fill(need=(bf.end - bf.start) + MAX_BLOCK if bf.end - bf.start > bf.block_size // 2 else 0)
+            bf.fill(
+                need=(bf.end - bf.start) + MAX_BLOCK
+                if bf.end - bf.start > bf.block_size // 2
+                else 0
+            )
             p = bf.start + rel

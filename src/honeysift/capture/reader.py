@@ -69,7 +69,9 @@ class Capture:
         self.block_size = block_size
         self.progress = progress
         self.source: Source = open_source(self.name)
-        self.warnings: list[CaptureWarning] = [CaptureWarning(None, w) for w in self.source.warnings]
+        self.warnings: list[CaptureWarning] = [
+            CaptureWarning(None, w) for w in self.source.warnings
+        ]
         self._fh = open(self.source.path, "rb")  # noqa: SIM115 - closed in close()
         head = self._fh.read(64)
         if not head:
@@ -133,7 +135,9 @@ class Capture:
             scanner = PcapngScanner(self.name, self._warn)
             try:
                 for raw in scanner.chunks(bf):
-                    lts = np.asarray([i.linktype for i in scanner.interfaces] + [0xFFFF], dtype=np.uint16)
+                    lts = np.asarray(
+                        [i.linktype for i in scanner.interfaces] + [0xFFFF], dtype=np.uint16
+                    )
                     idx = np.minimum(raw.iface.astype(np.int64), len(lts) - 1)
                     self._pcapng_format(scanner)
                     yield raw, lts[idx]
@@ -179,7 +183,11 @@ class Capture:
                 if link not in linktypes.DECODED and link not in warned_links:
                     warned_links.add(link)
                     first = int(np.argmax(links == link))
-                    self._warn(int(cols["offset"][first]), f"link type {linktypes.name(link)} ({link}) is not decoded; its frames are counted only", damage=False)
+                    self._warn(
+                        int(cols["offset"][first]),
+                        f"link type {linktypes.name(link)} ({link}) is not decoded; its frames are counted only",
+                        damage=False,
+                    )
             defrag.process(raw.buf, raw.data_off, raw.caplen, cols, frame0)
             extra = cols.pop("_extra", {})
             table = PacketTable(**cols, extra_payload=extra)
@@ -195,7 +203,9 @@ class Capture:
             "dropped": defrag.dropped,
         }
         if defrag.conflicting_overlaps:
-            self.notes.append(f"{defrag.conflicting_overlaps} IP fragment overlaps carried different bytes (kept the first copy; an evasion sign)")
+            self.notes.append(
+                f"{defrag.conflicting_overlaps} IP fragment overlaps carried different bytes (kept the first copy; an evasion sign)"
+            )
 
     def packets(self) -> PacketTable:
         """The whole capture as one table (for captures that fit in memory)."""

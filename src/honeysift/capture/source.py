@@ -9,7 +9,7 @@ decompressed capture are computed during that single pass.
 from __future__ import annotations
 
 import bz2
-import gzip
+import contextlib
 import hashlib
 import lzma
 import os
@@ -46,10 +46,8 @@ class Source:
 
     def close(self) -> None:
         if self._spool:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.path)
-            except OSError:
-                pass
             self._spool = False
 
 
@@ -197,7 +195,9 @@ def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
                         data = dec.unused_data
                         dec = _decompressor(kind)
                         if data and sniff_compression(data[:8]) != kind:
-                            warnings.append(f"{name}: {len(data)} bytes of trailing data after the {kind} stream (ignored)")
+                            warnings.append(
+                                f"{name}: {len(data)} bytes of trailing data after the {kind} stream (ignored)"
+                            )
                             failed = True
                 consumed += len(block)
         if mid and not failed:

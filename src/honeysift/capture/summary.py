@@ -64,7 +64,18 @@ def _file_hashes(path: str) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-_PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6", 132: "sctp"}
+_PROTO_NAMES = {
+    1: "icmp",
+    2: "igmp",
+    6: "tcp",
+    17: "udp",
+    41: "ipv6",
+    47: "gre",
+    50: "esp",
+    51: "ah",
+    58: "icmpv6",
+    132: "sctp",
+}
 
 
 def summarize(cap: Capture) -> CaptureSummary:
@@ -88,11 +99,9 @@ def summarize(cap: Capture) -> CaptureSummary:
         lo, hi = int(t.ts_ns.min()), int(t.ts_ns.max())
         first = lo if first is None else min(first, lo)
         last = hi if last is None else max(last, hi)
-        if ordered:
-            if prev_last is not None and int(t.ts_ns[0]) < prev_last:
-                ordered = False
-            elif n > 1 and (np.diff(t.ts_ns) < 0).any():
-                ordered = False
+        backwards = prev_last is not None and int(t.ts_ns[0]) < prev_last
+        if ordered and (backwards or (n > 1 and bool((np.diff(t.ts_ns) < 0).any()))):
+            ordered = False
         prev_last = int(t.ts_ns[-1])
         status += np.bincount(t.status, minlength=256)
         ip = t.ip_version > 0
@@ -154,8 +163,14 @@ def summarize(cap: Capture) -> CaptureSummary:
         decompressed_sha256=src.sha256 if src.compression else None,
         truncated_frames=trunc,
         undecodable_frames=int(sum(status[s] for s in UNDECODABLE)),
-        status_counts={STATUS_NAMES[i]: int(c) for i, c in enumerate(status.tolist()) if c and i in STATUS_NAMES},
-        ip_protocols={_PROTO_NAMES.get(i, str(i)): int(c) for i, c in enumerate(protos.tolist()) if c},
+        status_counts={
+            STATUS_NAMES[i]: int(c)
+            for i, c in enumerate(status.tolist())
+            if c and i in STATUS_NAMES
+        },
+        ip_protocols={
+            _PROTO_NAMES.get(i, str(i)): int(c) for i, c in enumerate(protos.tolist()) if c
+        },
         ip_fragments_reassembled=reassembled,
         warnings=[str(w) for w in cap.warnings],
         notes=list(cap.notes),

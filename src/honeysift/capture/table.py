@@ -76,15 +76,21 @@ class PacketTable:
     status: np.ndarray  # uint8: ST_* decode status
     vlan: np.ndarray  # int32: outer 802.1Q VLAN id, NO_VLAN (-1) when untagged
     vlan_inner: np.ndarray  # int32: inner (QinQ) VLAN id, NO_VLAN when absent
-    ethertype: np.ndarray  # uint16: protocol of the L2 payload (0x0800 IPv4, 0x86dd IPv6, 0x0806 ARP)
+    ethertype: (
+        np.ndarray
+    )  # uint16: protocol of the L2 payload (0x0800 IPv4, 0x86dd IPv6, 0x0806 ARP)
     l3_off: np.ndarray  # uint16: offset of the IP header within the frame
     ip_version: np.ndarray  # uint8: 4, 6, or 0 when not IP
     src_hi: np.ndarray  # uint64: source address, high 64 bits (0 for IPv4)
     src_lo: np.ndarray  # uint64: source address, low 64 bits (0xffff_aabbccdd for IPv4)
     dst_hi: np.ndarray  # uint64
     dst_lo: np.ndarray  # uint64
-    proto: np.ndarray  # uint8: IP protocol / final IPv6 next header (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)
-    ip_len: np.ndarray  # uint32: IPv4 total length; IPv6 payload length + 40 (of this frame's packet)
+    proto: (
+        np.ndarray
+    )  # uint8: IP protocol / final IPv6 next header (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)
+    ip_len: (
+        np.ndarray
+    )  # uint32: IPv4 total length; IPv6 payload length + 40 (of this frame's packet)
     ip_hlen: np.ndarray  # uint16: IP header length incl. IPv6 extension headers
     ttl: np.ndarray  # uint8: IPv4 TTL / IPv6 hop limit
     ip_id: np.ndarray  # uint32: IPv4 identification / IPv6 fragment identification
@@ -101,7 +107,9 @@ class PacketTable:
     icmp_code: np.ndarray  # uint8: ICMP / ICMPv6 code
     payload_off: np.ndarray  # uint32: offset of the L4 payload within the frame (see reassembled)
     payload_len: np.ndarray  # uint32: L4 payload length (bounded by what was captured)
-    reassembled: np.ndarray  # bool: the L3/L4 fields describe an IP datagram reassembled from fragments
+    reassembled: (
+        np.ndarray
+    )  # bool: the L3/L4 fields describe an IP datagram reassembled from fragments
     # Payloads of reassembled datagrams: frame number -> the whole L4 segment's payload bytes.
     extra_payload: dict[int, bytes]
 
@@ -130,9 +138,7 @@ class PacketTable:
             return cls.empty(0)
         if len(parts) == 1:
             return parts[0]
-        cols = {
-            name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMN_DTYPES
-        }
+        cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMN_DTYPES}
         extra: dict[int, bytes] = {}
         for p in parts:
             extra.update(p.extra_payload)

@@ -22,6 +22,7 @@ pcap semantics kept on purpose:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -104,8 +105,10 @@ _BINOPS = {"|": 1, "^": 1, "&": 2, "<<": 3, ">>": 3, "+": 4, "-": 4, "*": 5, "/"
 
 
 def _c(name: str, transform: Callable[[np.ndarray], np.ndarray] | None = None):
+    """Column getter (native dtype: comparisons with Python ints need no uint64 copy)."""
+
     def get(t: PacketTable) -> np.ndarray:
-        col = getattr(t, name).astype(np.uint64)
+        col = getattr(t, name)
         return transform(col) if transform else col
 
     return get
@@ -122,26 +125,40 @@ class _Field:
     column: Callable[[PacketTable], np.ndarray] | None = None
     valid: tuple[str, ...] = ()
     bmask: int = 0  # mask applied to the raw value (0: none); the column is already masked
+    bmul: int = 1  # then multiplied, to the column's unit
 
 
-_LO32 = _c("src_lo", lambda a: a & np.uint64(U32))
+def _low32(name: str) -> Callable[[PacketTable], np.ndarray]:
+    """Low 32 bits of an address half (the IPv4 address): a zero-copy view on little-endian."""
+
+    def get(t: PacketTable) -> np.ndarray:
+        col = getattr(t, name)
+        if sys.byteorder == "little" and col.dtype == np.uint64 and col.flags.c_contiguous:
+            return col.view(np.uint32)[0::2]
+        return col & U32
+
+    return get
+
+
+_LO32 = _low32("src_lo")
+_DST32 = _low32("dst_lo")
 _F = _Field
 # IPv4 header, RFC 791 section 3.1
 IP4_FIELDS = [
-    _F("ip.vihl", "l3", 0, 1, _c("ip_hlen", lambda a: (a >> np.uint64(2)) | np.uint64(0x40)),
+    _F("ip.vihl", "l3", 0, 1, _c("ip_hlen", lambda a: (a >> 2) | 0x40),
        ("v4frame",)),
     _F("ip.len", "l3", 2, 2, _c("ip_len"), ("v4frame",)),
     _F("ip.id", "l3", 4, 2, _c("ip_id"), ("v4inv",)),
     _F("ip.ttl", "l3", 8, 1, _c("ttl"), ("v4frame",)),
     _F("ip.proto", "l3", 9, 1, _c("proto"), ("v4inv",)),
     _F("ip.src", "l3", 12, 4, _LO32, ("v4inv",)),
-    _F("ip.dst", "l3", 16, 4, _c("dst_lo", lambda a: a & np.uint64(U32)), ("v4inv",)),
+    _F("ip.dst", "l3", 16, 4, _DST32, ("v4inv",)),
 ]  # fmt: skip
-IP_FRAG = _F("ip.frag", "l3", 6, 2, _c("frag_off", lambda a: a >> np.uint64(3)), ("v4frame",),
-             0x1FFF)  # fmt: skip
+# fragment offset in bytes (the column's unit): raw 13-bit field * 8
+IP_FRAG = _F("ip.frag", "l3", 6, 2, _c("frag_off"), ("v4frame",), 0x1FFF, 8)
 # IPv6 header, RFC 8200 section 3
 IP6_FIELDS = [
-    _F("ip6.plen", "l3", 4, 2, _c("ip_len", lambda a: a - np.uint64(40)), ("v6frame",)),
+    _F("ip6.plen", "l3", 4, 2, _c("ip_len", lambda a: a - 40), ("v6frame",)),
     _F("ip6.nxt", "l3", 6, 1, _c("proto"), ("v6direct",)),
     _F("ip6.hlim", "l3", 7, 1, _c("ttl"), ("v6frame",)),
     _F("ip6.src_hi", "l3", 8, 8, _c("src_hi"), ("v6inv",)),
@@ -173,7 +190,7 @@ ICMP6_FIELDS = [  # RFC 4443 section 2.1
 ]
 ARP_FIELDS = [  # RFC 826, Ethernet/IPv4: sender protocol address at 14, target at 24
     _F("arp.spa", "l3", 14, 4, _LO32, ("arp",)),
-    _F("arp.tpa", "l3", 24, 4, _c("dst_lo", lambda a: a & np.uint64(U32)), ("arp",)),
+    _F("arp.tpa", "l3", 24, 4, _DST32, ("arp",)),
 ]
 ETHER_FIELDS = [_F("ether.dst", "link", 0, 6), _F("ether.src", "link", 6, 6)]
 # Transport ports for `port`: TCP and UDP rows from columns, SCTP (and damaged rows) from bytes.
@@ -210,7 +227,8 @@ def _mapped_field(proto: str, off: int, size: int) -> _Field | None:
         for f, first, count in parts:
             assert f.column is not None
             shift = 8 * (f.off + f.size - first - count)
-            piece = (f.column(t) >> np.uint64(shift)) & np.uint64((1 << (8 * count)) - 1)
+            col = f.column(t).astype(np.uint64)
+            piece = (col >> np.uint64(shift)) & np.uint64((1 << (8 * count)) - 1)
             out |= piece << np.uint64(8 * (off + size - first - count))
         return out
 
@@ -222,6 +240,12 @@ def _mapped_field(proto: str, off: int, size: int) -> _Field | None:
 
 _L3_DECODED = (tb.ST_OK, tb.ST_L4_TRUNC, tb.ST_L4_BAD, tb.ST_FRAGMENT, tb.ST_FRAG_INCOMPLETE)
 _L3_WHOLE = (tb.ST_OK, tb.ST_L4_TRUNC, tb.ST_L4_BAD)
+
+
+def _status_in(status: np.ndarray, wanted: tuple[int, ...]) -> Mask:
+    lut = np.zeros(256, dtype=bool)
+    lut[list(wanted)] = True
+    return lut[status]
 
 
 class _Ctx:
@@ -251,18 +275,23 @@ class _Ctx:
     def _valid_one(self, name: str) -> Mask:
         t = self.t
         if name == "v4inv":
-            return (t.ip_version == 4) & np.isin(t.status, _L3_DECODED)
-        if name == "v4frame":
-            return self.valid(("v4inv",)) & ~t.reassembled
+            return (t.ip_version == 4) & _status_in(t.status, _L3_DECODED)
+        if name == "v4frame":  # the reader keeps this frame's L3 fields on reassembled rows too
+            return self.valid(("v4inv",))
         if name == "v6inv":
-            return (t.ip_version == 6) & np.isin(t.status, _L3_DECODED)
+            return (t.ip_version == 6) & _status_in(t.status, _L3_DECODED)
         if name == "v6frame":
-            return self.valid(("v6inv",)) & ~t.reassembled
+            return self.valid(("v6inv",))
         if name == "v6direct":  # no extension header: the first next header is the final one
-            return (t.ip_version == 6) & np.isin(t.status, _L3_WHOLE) & ~t.reassembled & (
-                t.ip_hlen == 40
+            return (
+                (t.ip_version == 6)
+                & _status_in(t.status, _L3_WHOLE)
+                & ~t.reassembled
+                & (t.ip_hlen == 40)
             )
-        whole4 = (t.ip_version == 4) & (t.status == tb.ST_OK) & ~t.reassembled
+        if name == "whole4":
+            return (t.ip_version == 4) & (t.status == tb.ST_OK) & ~t.reassembled
+        whole4 = self.valid(("whole4",))
         if name == "v4tcp":
             return whole4 & (t.proto == 6)
         if name == "v4udp":
@@ -291,6 +320,21 @@ class _Ctx:
         if got is None:
             assert f.column is not None
             got = self._cols[f.name] = f.column(self.t)
+        return got
+
+    def at_depth(self, depth: int) -> Mask:
+        """Rows whose link payload type (``ethertype``) sits right after ``depth`` tags.
+
+        On Ethernet an IP header found further in (PPPoE, which the reader unwraps) means the
+        word BPF reads at 12 + 4 * depth is the encapsulation's type, not ``ethertype``.
+        """
+        key = f"#at{depth}"
+        got = self._cols.get(key)
+        if got is None:
+            t = self.t
+            unwrapped = (t.linktype == 1) & (t.ip_version != 0) & (t.l3_off != 14 + 4 * depth)
+            got = (self.vlan_depth() == depth) & (t.status != tb.ST_L2_TRUNC) & ~unwrapped
+            self._cols[key] = got
         return got
 
     def vlan_depth(self) -> np.ndarray:
@@ -355,6 +399,8 @@ class _Ctx:
         raw, oob = self.read(rows, base + f.off, f.size)
         if f.bmask:
             raw &= np.uint64(f.bmask)
+        if f.bmul != 1:
+            raw *= np.uint64(f.bmul)
         vals = vals.copy()
         vals[rows] = raw
         abort = np.zeros(self.n, dtype=bool)
@@ -408,19 +454,46 @@ class _Test(_Pred):
     def ev(self, ctx: _Ctx, active: Mask | None) -> tuple[Mask, Abort]:
         vals, abort = ctx.load(self.f, active)
         if self.mask:
-            vals = vals & np.uint64(self.mask)
+            vals = vals & self.mask
         if self.kind == "eq":
-            out = vals == np.uint64(self.args[0])
+            out = vals == self.args[0]
         elif self.kind == "in":
-            out = np.isin(vals, np.array(self.args, dtype=np.uint64))
+            out = vals == self.args[0]
+            for a in self.args[1:]:
+                out |= vals == a
         else:
-            out = (vals >= np.uint64(self.args[0])) & (vals <= np.uint64(self.args[1]))
+            out = (vals >= self.args[0]) & (vals <= self.args[1])
         if abort is not None:
             out &= ~abort
         return out, abort
 
     def text(self) -> str:
         return f"{self.f.name} {self.kind} {self.args}"
+
+
+def _link_word(
+    ctx: _Ctx, active: Mask | None, depth: int, same: Mask, want: int
+) -> tuple[Mask, Abort]:
+    """Compare the 16-bit word at 12 + 4 * depth with ``want`` on rows not covered by ``same``.
+
+    BPF reads that word whatever the frame holds: an outer tag's TPID, or payload bytes when the
+    frame has fewer tags than ``depth``, or nothing (reject) past the captured bytes. Rows whose
+    answer is not already known from columns (``same``) are read from the raw bytes, if any.
+    """
+    t = ctx.t
+    short = t.status == tb.ST_L2_TRUNC
+    other = _restrict(active, ~same | short)
+    out = np.zeros(ctx.n, dtype=bool)
+    if not other.any():
+        return out, None
+    if ctx.fb is None:
+        return out, _restrict(active, short) if short.any() else None
+    rows = np.flatnonzero(other)
+    vals, oob = ctx.read(rows, np.full(len(rows), 12 + 4 * depth, np.int64), 2)
+    out[rows] = (vals == want) & ~oob
+    abort = np.zeros(ctx.n, dtype=bool)
+    abort[rows] = oob
+    return out, abort
 
 
 @dataclass(slots=True)
@@ -432,23 +505,18 @@ class _EtherType(_Pred):
 
     def ev(self, ctx: _Ctx, active: Mask | None) -> tuple[Mask, Abort]:
         t = ctx.t
-        depth = ctx.vlan_depth()
-        if self.value in VLAN_TPIDS:
-            out = depth > self.depth
-        else:
-            out = (depth == self.depth) & (t.ethertype == self.value)
-        short = _restrict(active, t.status == tb.ST_L2_TRUNC)
-        if not short.any():
-            return out, None
-        out &= ~short
-        if ctx.fb is None:
-            return out, short
-        rows = np.flatnonzero(short)
-        vals, oob = ctx.read(rows, np.full(len(rows), 12 + 4 * self.depth, np.int64), 2)
-        out[rows] = (vals == self.value) & ~oob
-        abort = np.zeros(ctx.n, dtype=bool)
-        abort[rows] = oob
-        return out, abort
+        same = ctx.at_depth(self.depth)
+        if self.value in VLAN_TPIDS:  # a tag at this depth: its TPID is only in the bytes
+            deeper = ctx.vlan_depth() > self.depth
+            if ctx.fb is None:
+                return deeper, None
+            out, abort = _link_word(ctx, active, self.depth, same & ~deeper, self.value)
+            return out, abort
+        out = same & (t.ethertype == self.value)
+        # frames with more tags have a TPID here, which cannot equal a non-TPID value
+        known = same | (ctx.vlan_depth() > self.depth)
+        more, abort = _link_word(ctx, active, self.depth, known, self.value)
+        return out | more, abort
 
     def text(self) -> str:
         return f"ether proto 0x{self.value:04x}"
@@ -456,14 +524,28 @@ class _EtherType(_Pred):
 
 @dataclass(slots=True)
 class _Vlan(_Pred):
+    """``vlan [id]`` at a depth: a tag there (``vlan``/``vlan_inner`` columns)."""
+
     depth: int
     vid: int | None
 
     def ev(self, ctx: _Ctx, active: Mask | None) -> tuple[Mask, Abort]:
-        col = ctx.t.vlan if self.depth == 0 else ctx.t.vlan_inner
-        if self.vid is None:
-            return col != tb.NO_VLAN, None
-        return col == self.vid, None
+        t = ctx.t
+        col = t.vlan if self.depth == 0 else t.vlan_inner
+        out = col != tb.NO_VLAN if self.vid is None else col == self.vid
+        known = ctx.vlan_depth() >= self.depth
+        if self.vid is not None or not (~known | (t.status == tb.ST_L2_TRUNC)).any():
+            # (a vid on frames with fewer tags would need the TPID and TCI from payload bytes:
+            # not modelled; only the reject of frames too short to hold the TPID is)
+            short = _restrict(active, t.status == tb.ST_L2_TRUNC)
+            return out & ~short, short if short.any() else None
+        more = np.zeros(ctx.n, dtype=bool)
+        abort: Abort = None
+        for tpid in VLAN_TPIDS:
+            m, a = _link_word(ctx, _restrict(active, ~more), self.depth, known, tpid)
+            more |= m
+            abort = _or_abort(abort, a)
+        return out | more, abort
 
     def text(self) -> str:
         return "vlan" if self.vid is None else f"vlan {self.vid}"
@@ -603,41 +685,49 @@ class _Load(_Arith):
         if len(rows):
             base, babort = ctx.base(LOAD_LAYER[self.proto], rows)
             k = idx[rows].astype(np.int64) if isinstance(idx, np.ndarray) else idx
-            raw, oob = ctx.read(rows, base + k, self.size)
+            raw, oob = ctx.read(rows, (base + k) & U32, self.size)  # BPF adds mod 2**32
             vals[rows] = raw
             abort[rows] = oob | babort
         return vals, abort
 
     def text(self) -> str:
-        return f"{self.proto}[{self.index.text()}:{self.size}]"
+        size = "" if self.size == 1 else f":{self.size}"
+        return f"{self.proto}[{self.index.text()}{size}]"
 
 
 def _apply(op: str, a: Value, b: Value) -> tuple[Value, Abort]:
     """BPF ALU on unsigned 32-bit values (libpcap's bpf_filter: x/0 rejects, shifts >31 give 0)."""
+    if isinstance(a, int) and isinstance(b, int):
+        if op in "/%":
+            return (a // b if op == "/" else a % b) if b else 0, None
+        if op in ("<<", ">>"):
+            return ((a << b if op == "<<" else a >> b) & U32) if b < 32 else 0, None
+        return _ALU[op](a, b) & U32, None
+    a, b = _u64(a), _u64(b)
     abort: Abort = None
     if op in "/%":
-        if isinstance(b, np.ndarray):
-            zero = b == 0
-            abort = zero if zero.any() else None
+        zero = np.asarray(b == 0)
+        if zero.any():
+            abort = np.broadcast_to(zero, np.shape(a) or np.shape(b)).copy()
             b = np.where(zero, np.uint64(1), b)
         out = a // b if op == "/" else a % b
     elif op in ("<<", ">>"):
-        big = b >= 32
-        bs = np.where(big, 0, b).astype(np.uint64) if isinstance(b, np.ndarray) else b % 32
-        if isinstance(a, np.ndarray) and not isinstance(bs, np.ndarray):
-            bs = np.uint64(bs)
-        out = a << bs if op == "<<" else a >> bs
-        out = np.where(big, 0, out) if isinstance(big, np.ndarray) or big else out
+        big = np.asarray(b >= 32)
+        bs = np.where(big, np.uint64(0), b).astype(np.uint64)
+        out = np.where(big, np.uint64(0), a << bs if op == "<<" else a >> bs)
     else:
-        out = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "&": lambda: a & b,
-               "|": lambda: a | b, "^": lambda: a ^ b}[op]()  # fmt: skip
-    if isinstance(out, np.ndarray):
-        return out.astype(np.uint64) & np.uint64(U32), abort
-    return int(out) & U32, abort
+        out = _ALU[op](a, b)
+    return np.asarray(out).astype(np.uint64) & np.uint64(U32), abort
+
+
+_ALU: dict[str, Callable] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b,
+}  # fmt: skip
 
 
 def _u64(v: Value) -> Value:
-    return np.uint64(v) if isinstance(v, int) else v
+    return np.uint64(v) if isinstance(v, int) else np.asarray(v, dtype=np.uint64)
 
 
 @dataclass(slots=True)
@@ -745,8 +835,10 @@ class _Parser:
     def is_bare_id(self, t: Token) -> bool:
         if t.kind in (NUM, HID, HID6, EID):
             return True
-        return t.kind == ID and (t.escaped or t.text.lower() not in KEYWORDS) and (
-            t.text.lower() not in NAMED_CONSTANTS
+        return (
+            t.kind == ID
+            and (t.escaped or t.text.lower() not in KEYWORDS)
+            and (t.text.lower() not in NAMED_CONSTANTS)
         )
 
     # grammar
@@ -787,8 +879,8 @@ class _Parser:
         if t.kind == OP and t.text == "(":
             return self.paren(inherit)
         if self.is_bare_id(t) and not self.arith_follows(1):
-            if inherit is None or inherit.addr == "proto" and t.kind != NUM and not t.escaped:
-                if t.kind == ID and inherit is None:
+            if inherit is None:
+                if t.kind == ID:
                     raise self.err(t, f"unknown word {t.text!r}: expected a filter primitive")
                 raise self.err(
                     t, f"expected a qualifier such as 'host', 'net' or 'port' before {t.text!r}"
@@ -811,22 +903,23 @@ class _Parser:
         try:
             return self.relation(), None
         except FilterError as e:
-            rel_err, rel_at = e, self.i
+            rel_err = e
         self.i = start
         self.take()
         try:
             node, _ = self.expr_(None)
             self.close(start)
         except FilterError as e:
-            raise rel_err if rel_at > self.i and rel_err.position > e.position else e from None
+            raise (rel_err if rel_err.position > e.position else e) from None
         return node, None
 
     def close(self, start: int) -> None:
         if not self.is_op(")"):
             t = self.peek()
             raise self.err(
-                t, f"expected ')' to close the '(' at {self.toks[start].pos}, "
-                f"got {self.describe_tok(t)}"
+                t,
+                f"expected ')' to close the '(' at {self.toks[start].pos}, "
+                f"got {self.describe_tok(t)}",
             )
         self.take()
 
@@ -835,9 +928,14 @@ class _Parser:
         w = self.word(t)
         if t.kind == EOF:
             raise self.err(t, "expected a filter primitive, got end of expression")
-        if w in LOADABLE and self.is_op("[", 1) or w == "len" or t.kind == NUM or (
-            w in NAMED_CONSTANTS
-        ) or (t.kind == OP and t.text in ("-", "(")):
+        if (
+            w in LOADABLE
+            and self.is_op("[", 1)
+            or w == "len"
+            or t.kind == NUM
+            or (w in NAMED_CONSTANTS)
+            or (t.kind == OP and t.text in ("-", "("))
+        ):
             return self.relation(), None
         if w in ("vlan", "less", "greater"):
             return self.other(), None
@@ -869,9 +967,8 @@ class _Parser:
                 raise self.err(t, f"expected a filter primitive, got {self.describe_tok(t)}")
             return self.pname(proto, t), None
         q = _Q(proto, direction, addr)
-        if addr == "proto":
-            if direction is not None:
-                raise self.err(t, "'proto' cannot take 'src' or 'dst'")
+        if addr == "proto" and direction is not None:
+            raise self.err(t, "'proto' cannot take 'src' or 'dst'")
         nxt = self.peek()
         if nxt.kind == OP and nxt.text == "(" and self.is_bare_id(self.peek(1)):
             node, _ = self.paren(q)
@@ -955,7 +1052,7 @@ class _Parser:
         while True:
             t = self.peek()
             prec = _BINOPS.get(t.text, 0) if t.kind == OP else 0
-            if prec == 0 or prec <= min_prec - 1 or prec < min_prec:
+            if prec == 0 or prec < min_prec:
                 return left
             self.take()
             right = self.arith(prec + 1)
@@ -965,6 +1062,8 @@ class _Parser:
         op = t.text
         if isinstance(b, _Const) and op in "/%" and b.value == 0:
             raise self.err(t, "division by zero")
+        if isinstance(b, _Const) and op in ("<<", ">>") and b.value > 31:
+            raise self.err(t, "shift by more than 31 bits")
         if isinstance(a, _Const) and isinstance(b, _Const):
             v, _ = _apply(op, a.value, b.value)
             assert isinstance(v, int)
@@ -1089,7 +1188,7 @@ class _Parser:
             value = str(lo)
         else:
             text = t.text
-            if t.kind == ID and "-" in text.strip("-"):
+            if t.kind == ID and text.lower() not in PORT_NAMES and "-" in text.strip("-"):
                 a, _, b = text.partition("-")
                 lo = self.port_value(Token(NUM if a.isdigit() else ID, a, t.pos, _int(a)))
                 hi = self.port_value(Token(NUM if b.isdigit() else ID, b, t.pos, _int(b)))
@@ -1269,6 +1368,8 @@ class Filter:
         def walk(x: object) -> bool:
             if isinstance(x, _Load):
                 return x.mapped is None or walk(x.index)
+            if isinstance(x, _Test):
+                return x.f in ETHER_FIELDS
             if isinstance(x, _Prim):
                 return walk(x.inner)
             if isinstance(x, _Bin | _BinArith | _Rel):

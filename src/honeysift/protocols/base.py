@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import struct
 import dataclasses
+import struct
 from dataclasses import dataclass
 from typing import Any
 

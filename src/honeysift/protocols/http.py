@@ -495,7 +495,9 @@ def parse_connection(
     """Convenience: parse both directions and pair them."""
     reqs = parse_requests(client, base_offset=client_base)
     resps = parse_responses(
-        server, request_methods=[r.method for r in reqs if r.method is not None], base_offset=server_base
+        server,
+        request_methods=[r.method for r in reqs if r.method is not None],
+        base_offset=server_base,
     )
     return pair(reqs, resps)
 

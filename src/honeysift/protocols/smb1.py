@@ -224,29 +224,50 @@ class Ntlmssp:
 
     def tree(self) -> Node:
         n = Node("NTLM Secure Service Provider")
-        n.add(f"NTLM Message Type: {self.type_name} (0x{self.message_type:08x})",
-              "ntlmssp.messagetype", self.message_type)
+        n.add(
+            f"NTLM Message Type: {self.type_name} (0x{self.message_type:08x})",
+            "ntlmssp.messagetype",
+            self.message_type,
+        )
         n.add(f"Negotiate Flags: 0x{self.flags:08x}", "ntlmssp.negotiateflags", self.flags)
         if self.message_type == 1:
-            n.add(f"Calling workstation domain: {safe(self.domain)}", "ntlmssp.negotiate.domain",
-                  self.domain)
-            n.add(f"Calling workstation name: {safe(self.workstation)}",
-                  "ntlmssp.negotiate.callingworkstation", self.workstation)
+            n.add(
+                f"Calling workstation domain: {safe(self.domain)}",
+                "ntlmssp.negotiate.domain",
+                self.domain,
+            )
+            n.add(
+                f"Calling workstation name: {safe(self.workstation)}",
+                "ntlmssp.negotiate.callingworkstation",
+                self.workstation,
+            )
         elif self.message_type == 2:
             n.add(f"Target Name: {safe(self.target_name)}")
-            n.add(f"NTLM Server Challenge: {self.challenge.hex()}", "ntlmssp.ntlmserverchallenge",
-                  self.challenge)
+            n.add(
+                f"NTLM Server Challenge: {self.challenge.hex()}",
+                "ntlmssp.ntlmserverchallenge",
+                self.challenge,
+            )
             for k, v in self.target_info.items():
                 n.add(f"{k}: {safe(v)}")
         elif self.message_type == 3:
-            n.add(f"Lan Manager Response: {_hexs(self.lm_response)}", "ntlmssp.auth.lmresponse",
-                  self.lm_response)
-            n.add(f"NTLM Response: {_hexs(self.nt_response)}", "ntlmssp.auth.ntresponse",
-                  self.nt_response)
+            n.add(
+                f"Lan Manager Response: {_hexs(self.lm_response)}",
+                "ntlmssp.auth.lmresponse",
+                self.lm_response,
+            )
+            n.add(
+                f"NTLM Response: {_hexs(self.nt_response)}",
+                "ntlmssp.auth.ntresponse",
+                self.nt_response,
+            )
             n.add(f"Domain name: {safe(self.domain) or 'NULL'}", "ntlmssp.auth.domain", self.domain)
             n.add(f"User name: {safe(self.user) or 'NULL'}", "ntlmssp.auth.username", self.user)
-            n.add(f"Host name: {safe(self.workstation) or 'NULL'}", "ntlmssp.auth.hostname",
-                  self.workstation)
+            n.add(
+                f"Host name: {safe(self.workstation) or 'NULL'}",
+                "ntlmssp.auth.hostname",
+                self.workstation,
+            )
             if self.anonymous:
                 n.add("[Anonymous authentication]")
         if self.version:
@@ -329,9 +350,7 @@ def parse_ntlmssp(data: bytes) -> Ntlmssp | None:
                 msg.version = (major, minor, build)
             # [MS-NLMP] 3.2.5.1.2: anonymous = empty user, empty NT response, LM empty or Z(1).
             msg.anonymous = (
-                msg.user == ""
-                and msg.nt_response == b""
-                and msg.lm_response in (b"", b"\x00")
+                msg.user == "" and msg.nt_response == b"" and msg.lm_response in (b"", b"\x00")
             )
         else:
             msg.malformed = f"unknown NTLMSSP message type {mtype}"
@@ -404,19 +423,27 @@ class Smb1Header:
     def tree(self) -> Node:
         n = Node("SMB Header")
         n.add("Server Component: SMB")
-        n.add(f"SMB Command: {command_name(self.command)} (0x{self.command:02x})", "smb.cmd",
-              self.command)
+        n.add(
+            f"SMB Command: {command_name(self.command)} (0x{self.command:02x})",
+            "smb.cmd",
+            self.command,
+        )
         if self.nt_status:
             n.add(f"NT Status: {smb1_status_text(self.status, True)}", "smb.nt_status", self.status)
         else:
             cls, code = self.status & 0xFF, (self.status >> 16) & 0xFFFF
             n.add(f"Error Class: 0x{cls:02x}", "smb.error_class", cls)
-            n.add(f"Error Code: {smb1_status_name(self.status, False)} ({code})", "smb.error_code",
-                  code)
+            n.add(
+                f"Error Code: {smb1_status_name(self.status, False)} ({code})",
+                "smb.error_code",
+                code,
+            )
         f = n.add(f"Flags: 0x{self.flags:02x}", "smb.flags", self.flags)
         f.add(
             "Request/Response: Message is a "
-            + ("response to the client/redirector" if self.is_response else "request to the server"),
+            + (
+                "response to the client/redirector" if self.is_response else "request to the server"
+            ),
             "smb.flags.response",
             self.is_response,
         )
@@ -552,18 +579,25 @@ class Negotiate(Smb1Command):
         if self.capabilities is not None:
             n.add(f"Capabilities: 0x{self.capabilities:08x}", "smb.server_cap", self.capabilities)
         if self.server_time is not None:
-            n.add(f"System Time: {self.server_time.isoformat()}", "smb.system.time",
-                  self.server_time)
+            n.add(
+                f"System Time: {self.server_time.isoformat()}", "smb.system.time", self.server_time
+            )
         if self.timezone is not None:
-            n.add(f"Server Time Zone: {self.timezone} min from UTC", "smb.server_timezone",
-                  self.timezone)
+            n.add(
+                f"Server Time Zone: {self.timezone} min from UTC",
+                "smb.server_timezone",
+                self.timezone,
+            )
         if self.challenge:
             n.add(f"Challenge: {self.challenge.hex()}", "smb.challenge", self.challenge)
         if self.server_guid:
             n.add(f"Server GUID: {self.server_guid.hex()}", "smb.server_guid", self.server_guid)
         if self.security_blob:
-            n.add(f"Security Blob: {_hexs(self.security_blob)}", "smb.security_blob",
-                  self.security_blob)
+            n.add(
+                f"Security Blob: {_hexs(self.security_blob)}",
+                "smb.security_blob",
+                self.security_blob,
+            )
         if self.domain:
             n.add(f"Primary Domain: {safe(self.domain)}", "smb.primary_domain", self.domain)
         if self.server:
@@ -622,29 +656,47 @@ class SessionSetup(Smb1Command):
             a = n.add(f"Action: 0x{self.action:04x}", "smb.setup.action", self.action)
             a.add(f"Guest: {self.guest}", "smb.setup.action.guest", self.guest)
         if not self.response and not self.security_blob:
-            n.add(f"ANSI Password Length: {len(self.oem_password)}", "smb.ansi_pwlen",
-                  len(self.oem_password))
-            n.add(f"Unicode Password Length: {len(self.unicode_password)}", "smb.unicode_pwlen",
-                  len(self.unicode_password))
+            n.add(
+                f"ANSI Password Length: {len(self.oem_password)}",
+                "smb.ansi_pwlen",
+                len(self.oem_password),
+            )
+            n.add(
+                f"Unicode Password Length: {len(self.unicode_password)}",
+                "smb.unicode_pwlen",
+                len(self.unicode_password),
+            )
             if self.oem_password:
-                n.add(f"ANSI Password: {self.oem_password.hex()}", "smb.ansi_password",
-                      self.oem_password)
+                n.add(
+                    f"ANSI Password: {self.oem_password.hex()}",
+                    "smb.ansi_password",
+                    self.oem_password,
+                )
             if self.unicode_password:
-                n.add(f"Unicode Password: {self.unicode_password.hex()}", "smb.unicode_password",
-                      self.unicode_password)
+                n.add(
+                    f"Unicode Password: {self.unicode_password.hex()}",
+                    "smb.unicode_password",
+                    self.unicode_password,
+                )
         if self.capabilities is not None:
             n.add(f"Capabilities: 0x{self.capabilities:08x}", "smb.client_cap", self.capabilities)
         if self.security_blob:
-            b = n.add(f"Security Blob: {_hexs(self.security_blob)}", "smb.security_blob",
-                      self.security_blob)
+            b = n.add(
+                f"Security Blob: {_hexs(self.security_blob)}",
+                "smb.security_blob",
+                self.security_blob,
+            )
             if self.ntlmssp is not None:
                 b.children.append(self.ntlmssp.tree())
         if not self.response and not self.security_blob:
             n.add(f"Account: {safe(self.account)}", "smb.account", self.account)
             n.add(f"Primary Domain: {safe(self.domain)}", "smb.primary_domain", self.domain)
         n.add(f"Native OS: {safe(self.native_os)}", "smb.native_os", self.native_os)
-        n.add(f"Native LAN Manager: {safe(self.native_lanman)}", "smb.native_lanman",
-              self.native_lanman)
+        n.add(
+            f"Native LAN Manager: {safe(self.native_lanman)}",
+            "smb.native_lanman",
+            self.native_lanman,
+        )
         if self.response and self.domain:
             n.add(f"Primary Domain: {safe(self.domain)}", "smb.primary_domain", self.domain)
         if self.null_session:
@@ -668,8 +720,11 @@ class TreeConnect(Smb1Command):
         elif ctx.share is not None:
             n.add(f"[Path: {safe(ctx.share)}]", "smb.path", ctx.share)
         if self.optional_support is not None:
-            n.add(f"Optional Support: 0x{self.optional_support:04x}", "smb.optional_support",
-                  self.optional_support)
+            n.add(
+                f"Optional Support: 0x{self.optional_support:04x}",
+                "smb.optional_support",
+                self.optional_support,
+            )
         n.add(f"Service: {safe(self.service)}", "smb.service", self.service)
         if self.native_fs:
             n.add(f"Native File System: {safe(self.native_fs)}", "smb.fs", self.native_fs)
@@ -697,21 +752,27 @@ class NtCreate(Smb1Command):
         if not self.response:
             n.add(f"Create Flags: 0x{self.create_flags:08x}", "smb.create_flags", self.create_flags)
             n.add(f"Access Mask: 0x{self.access_mask:08x}", "smb.access_mask", self.access_mask)
-            n.add(f"Share Access: 0x{self.share_access:08x}", "smb.share_access",
-                  self.share_access)
+            n.add(f"Share Access: 0x{self.share_access:08x}", "smb.share_access", self.share_access)
             d = self.disposition or 0
-            n.add(f"Disposition: {DISPOSITIONS.get(d, 'Unknown')} ({d})", "smb.create.disposition",
-                  d)
-            n.add(f"Create Options: 0x{self.create_options:08x}", "smb.create_options",
-                  self.create_options)
+            n.add(
+                f"Disposition: {DISPOSITIONS.get(d, 'Unknown')} ({d})", "smb.create.disposition", d
+            )
+            n.add(
+                f"Create Options: 0x{self.create_options:08x}",
+                "smb.create_options",
+                self.create_options,
+            )
             n.add(f"File Name: {safe(self.file_name)}", "smb.file", self.file_name)
             return
         if self.fid is not None:
             _fid_node(n, self.fid, ctx)
         if self.create_action is not None:
             a = self.create_action
-            n.add(f"Create action: The file was {CREATE_ACTIONS.get(a, 'unknown').lower()} ({a})",
-                  "smb.create.action", a)
+            n.add(
+                f"Create action: The file was {CREATE_ACTIONS.get(a, 'unknown').lower()} ({a})",
+                "smb.create.action",
+                a,
+            )
         if self.end_of_file is not None:
             n.add(f"End Of File: {self.end_of_file}", "smb.end_of_file", self.end_of_file)
         if self.is_directory is not None:
@@ -730,8 +791,11 @@ class OpenAndX(Smb1Command):
     def _body(self, n: Node, ctx: _Context) -> None:
         if not self.response:
             if self.open_function is not None:
-                n.add(f"Open Function: 0x{self.open_function:04x}", "smb.open.function",
-                      self.open_function)
+                n.add(
+                    f"Open Function: 0x{self.open_function:04x}",
+                    "smb.open.function",
+                    self.open_function,
+                )
             n.add(f"File Name: {safe(self.file_name)}", "smb.file", self.file_name)
             return
         if self.fid is not None:
@@ -762,13 +826,19 @@ class ReadWrite(Smb1Command):
             if self.offset64 >> 32:
                 n.add(f"High Offset: {self.offset64 >> 32}", "smb.offset_high", self.offset64 >> 32)
         if self.requested is not None:
-            n.add(f"Max Count Low: {self.requested & 0xFFFF}", "smb.maxcount_low",
-                  self.requested & 0xFFFF)
+            n.add(
+                f"Max Count Low: {self.requested & 0xFFFF}",
+                "smb.maxcount_low",
+                self.requested & 0xFFFF,
+            )
         if self.count is not None:
             n.add(f"Count: {self.count}", "smb.count", self.count)
         if self.data_length is not None:
-            n.add(f"Data Length Low: {self.data_length & 0xFFFF}", "smb.data_len_low",
-                  self.data_length & 0xFFFF)
+            n.add(
+                f"Data Length Low: {self.data_length & 0xFFFF}",
+                "smb.data_len_low",
+                self.data_length & 0xFFFF,
+            )
             n.add(f"Data Offset: {self.data_offset}", "smb.data_offset", self.data_offset)
         if self.data:
             n.add(f"File Data: {_hexs(self.data)}", "smb.file_data", self.data)
@@ -849,17 +919,27 @@ class Transaction(Smb1Command):
             n.add(f"Transaction Name: {safe(self.name)}", "smb.trans_name", self.name)
         if self.command == 0x32 and self.setup:
             sub = self.setup[0]
-            n.add(f"Subcommand: {TRANS2_FUNCTIONS.get(sub, 'Unknown')} (0x{sub:04x})",
-                  "smb.trans2.cmd", sub)
+            n.add(
+                f"Subcommand: {TRANS2_FUNCTIONS.get(sub, 'Unknown')} (0x{sub:04x})",
+                "smb.trans2.cmd",
+                sub,
+            )
         if self.trans2_file is not None:
             n.add(f"File Name: {safe(self.trans2_file)}", "smb.file", self.trans2_file)
         if self.command == 0x32 and self.fid is not None:
             _fid_node(n, self.fid, ctx)
-        if self.command == 0x25 and self.setup and (self.is_pipe or self.setup[0] in PIPE_FUNCTIONS):
+        if (
+            self.command == 0x25
+            and self.setup
+            and (self.is_pipe or self.setup[0] in PIPE_FUNCTIONS)
+        ):
             p = n.add("SMB Pipe Protocol")
             fn = self.setup[0]
-            p.add(f"Function: {PIPE_FUNCTIONS.get(fn, 'Unknown')} (0x{fn:04x})",
-                  "smb_pipe.function", fn)
+            p.add(
+                f"Function: {PIPE_FUNCTIONS.get(fn, 'Unknown')} (0x{fn:04x})",
+                "smb_pipe.function",
+                fn,
+            )
             if self.fid is not None:
                 _fid_node(p, self.fid, ctx)
         if self.parameters:
@@ -915,8 +995,11 @@ class Smb1Message:
         for c in self.commands:
             n.children.append(c.tree(ctx))
         if self.malformed:
-            n.add(f"[Malformed Packet: {self.malformed} at byte {self.malformed_offset}]",
-                  "_ws.malformed", self.malformed)
+            n.add(
+                f"[Malformed Packet: {self.malformed} at byte {self.malformed_offset}]",
+                "_ws.malformed",
+                self.malformed,
+            )
         return n
 
     def fields(self) -> dict[str, list[Any]]:
@@ -949,9 +1032,9 @@ def parse_message(data: bytes, ref: Any = None) -> Smb1Message:
         if c.andx_command is None or c.andx_command == 0xFF or cmd not in ANDX_COMMANDS:
             break
         nxt = c.andx_offset or 0
-        # [MS-CIFS] 2.2.3.4: AndXOffset points forward; require strict increase so a hostile
-        # chain cannot loop, and stay inside the message.
-        if nxt <= pos or nxt >= len(data) or nxt in seen:
+        # [MS-CIFS] 2.2.3.4: AndXOffset points forward; require it to land past this command's
+        # words and byte count (so strictly increasing: no loops) and inside the message.
+        if nxt < pos + 3 + 2 * c.word_count or nxt >= len(data) or nxt in seen:
             msg.malformed = f"AndXOffset {nxt} does not advance inside the message"
             msg.malformed_offset = pos
             break
@@ -963,13 +1046,13 @@ def parse_message(data: bytes, ref: Any = None) -> Smb1Message:
     return msg
 
 
-def _string(r: Reader, unicode: bool, limit: int = 4096) -> str:
+def _string(r: Reader, unicode: bool, limit: int = 4096, *, pad: bool = True) -> str:
     """An SMB string in the Bytes block: UTF-16LE (2-aligned from the header) or OEM.
 
     Lenient at the end of the block: an unterminated final string is taken as is.
     """
     if unicode:
-        if r.pos % 2 and r.remaining:
+        if pad and r.pos % 2 and r.remaining:
             r.pos += 1
         try:
             return r.utf16z(limit)
@@ -1125,10 +1208,11 @@ def _negotiate(c: Negotiate, w: Reader, b: Reader, h: Smb1Header) -> None:
             c.security_blob = b.rest()
         else:
             c.challenge = b.bytes(min(chlen, b.remaining))
+            # Windows does not align these two names (they follow the 8-byte challenge)
             if b.remaining:
-                c.domain = _string(b, h.unicode)
+                c.domain = _string(b, h.unicode, pad=False)
             if b.remaining:
-                c.server = _string(b, h.unicode)
+                c.server = _string(b, h.unicode, pad=False)
 
 
 def _session_setup(c: SessionSetup, w: Reader, b: Reader, h: Smb1Header) -> None:
@@ -1320,18 +1404,27 @@ class Smb1Exchange:
         if self.fid is not None:
             n.add(f"FID: 0x{self.fid:04x}", "smb.fid", self.fid)
         if self.status is not None:
-            nt = self.response_msg is not None and self.response_msg.header is not None and (
-                self.response_msg.header.nt_status
+            nt = (
+                self.response_msg is not None
+                and self.response_msg.header is not None
+                and (self.response_msg.header.nt_status)
             )
             if nt:
-                n.add(f"NT Status: {smb1_status_text(self.status, True)}", "smb.nt_status",
-                      self.status)
+                n.add(
+                    f"NT Status: {smb1_status_text(self.status, True)}",
+                    "smb.nt_status",
+                    self.status,
+                )
             else:
                 n.add(f"Status: {smb1_status_text(self.status, False)}")
         else:
             n.add("[No response seen]")
-        ctx = _Context(self.share, {self.fid: self.file_name} if self.fid is not None and
-                       self.file_name is not None else {})
+        ctx = _Context(
+            self.share,
+            {self.fid: self.file_name}
+            if self.fid is not None and self.file_name is not None
+            else {},
+        )
         if self.request is not None:
             n.children.append(self.request.tree(ctx))
         if self.response is not None:
@@ -1496,7 +1589,7 @@ def pipe_streams(exchanges: list[Smb1Exchange]) -> list[PipeStream]:
     for ex in exchanges:
         if ex.fid is None or ex.request is None:
             continue
-        is_pipe = isinstance(ex.request, Transaction) and ex.request.fid is not None
+        is_pipe = isinstance(ex.request, Transaction) and ex.request.is_pipe
         on_ipc = (ex.share or "").upper().endswith("IPC$")
         if not (is_pipe or on_ipc) or not isinstance(ex.request, (ReadWrite, Transaction)):
             continue
