@@ -118,6 +118,7 @@ def decode_frames(
     cols["ethertype"][:] = et
     cols["l3_off"][:] = l3
 
+    _arp(buf, data_off, cap, l3, et, status, cols)
     ip4 = (et == 0x0800) & (status == ST_OK)
     ip6 = (et == 0x86DD) & (status == ST_OK)
     status[(status == ST_OK) & ~ip4 & ~ip6] = ST_NOT_IP
@@ -135,6 +136,19 @@ def decode_frames(
     cols["l4_off"][:] = np.minimum(l4, 0xFFFF)
     _transport(buf, data_off, cap, l4, ip_end, np.flatnonzero(status == ST_OK), cols)
     return cols
+
+
+def _arp(buf, data_off, cap, l3, et, status, cols) -> None:
+    """ARP for IPv4 (RFC 826): sender and target protocol addresses go in src/dst (IPv4-mapped),
+    so ``host X`` filters match ARP as tcpdump's do; ip_version stays 0."""
+    idx = np.flatnonzero((et == 0x0806) & (status == ST_OK) & (cap >= l3 + 28))
+    if not idx.size:
+        return
+    g = gather(buf, data_off[idx] + l3[idx], 28)
+    ok = (_be16(g, 2) == 0x0800) & (g[:, 5] == 4)
+    idx, g = idx[ok], g[ok]
+    cols["src_lo"][idx] = _V4_PREFIX | _be32(g, 14).astype(np.uint64)
+    cols["dst_lo"][idx] = _V4_PREFIX | _be32(g, 24).astype(np.uint64)
 
 
 def _vlan_after(h, l3, et, cols, sel, start: int) -> None:

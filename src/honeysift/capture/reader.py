@@ -216,6 +216,21 @@ class Capture:
         """Bytes of the (decompressed) capture at *offset*: a frame's data, or a slice of it."""
         return os.pread(self._fh.fileno(), int(length), int(offset))
 
+    def frame_bytes_at(self, table: PacketTable, offsets: np.ndarray, size: int) -> np.ndarray:
+        """Raw-byte accessor for filters: ``size`` bytes at ``offsets`` (frame-relative) of each
+        row with an offset >= 0, as a (len(table), size) uint8 array (zeros elsewhere)."""
+        out = np.zeros((len(table), size), dtype=np.uint8)
+        for i in np.flatnonzero(offsets >= 0).tolist():
+            b = self.frame_bytes(int(table.offset[i]) + int(offsets[i]), size)
+            out[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+        return out
+
+    def select(self, table: PacketTable, flt) -> PacketTable:
+        """Rows of *table* a compiled filter (``honeysift.filters.bpf``) selects."""
+        if flt is None:
+            return table
+        return table.take(flt.mask(table, self.frame_bytes_at))
+
     def payload(self, table: PacketTable, i: int) -> bytes:
         """The transport payload of row *i* (the whole datagram's for reassembled fragments)."""
         frame = int(table.frame[i])
