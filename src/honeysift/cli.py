@@ -76,6 +76,15 @@ class Progress:
             sys.stderr.flush()
 
 
+def _filter(words: tuple[str, ...]):
+    """Compile trailing FILTER words (tcpdump syntax) or return None."""
+    if not words:
+        return None
+    from honeysift.filters.bpf import compile_filter
+
+    return compile_filter(" ".join(words))
+
+
 def _open(path: str, progress: Progress | None = None):
     from honeysift.capture.reader import Capture
 
@@ -128,5 +137,85 @@ def info(capture: str, as_json: bool) -> None:
             click.echo(json.dumps(summary.to_dict(), indent=2))
         else:
             click.echo(render_info(summary))
+        status = report_warnings(cap)
+    sys.exit(status)
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("capture", metavar="CAPTURE")
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
+@click.option(
+    "--group",
+    is_flag=True,
+    help="Cluster identical payloads and print counts (like sort | uniq -c).",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="FIELD",
+    help="Mask FIELD before grouping (repeatable): nbns.txid, dns.id, smb.mid, smb.pid; with "
+    "--headers also ip.id, ip.ttl, ip.checksum, tcp.seq, tcp.ack, tcp.window, tcp.checksum, "
+    "tcp.srcport, udp.srcport, udp.checksum.",
+)
+@click.option(
+    "--headers",
+    is_flag=True,
+    help="Include the IP and transport headers in the dump and the grouping key.",
+)
+@click.option("--empty", is_flag=True, help="Also list packets without payload.")
+@click.option("--limit", type=int, default=None, help="Stop after N packets.")
+@click.option("--max-bytes", type=int, default=None, help="Dump at most N bytes of each payload.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per packet (or per group) per line."
+)
+@guarded
+def payloads(
+    capture, filter_words, group, ignore, headers, empty, limit, max_bytes, as_json
+) -> None:
+    """Per-packet payloads in hex and ASCII (snort -devp, the write-up's udpsniff.c).
+
+    FILTER is a tcpdump expression given as trailing words. --group clusters identical
+    payloads; --ignore masks a field first, so requests that differ only in a transaction id
+    fall into one group.
+
+    \b
+    Examples:
+      honeysift payloads sotm27.pcap udp and port 1434 --group
+      honeysift payloads sotm27.pcap 'udp and dst port 137' --group --ignore nbns.txid
+      honeysift payloads sotm27.pcap tcp port 80 --limit 20 --max-bytes 128
+    """
+    from honeysift.report import payloads_text as view
+    from honeysift.streams.payloads import MASKABLE, group_payloads, iter_payloads
+
+    unknown = [f for f in ignore if f not in MASKABLE]
+    if unknown:
+        raise click.UsageError(
+            f"--ignore: unknown field {unknown[0]!r}; known: {', '.join(sorted(MASKABLE))}"
+        )
+    flt = _filter(filter_words)
+    with _open(capture) as cap:
+        recs = iter_payloads(
+            cap, flt, ignore=ignore, headers=headers, include_empty=empty, limit=limit
+        )
+        if group:
+            records = list(recs)
+            groups = group_payloads(records)
+            if as_json:
+                for g in groups:
+                    click.echo(json.dumps(view.group_json(g)))
+            else:
+                click.echo(
+                    view.render_groups(
+                        groups, len(records), max_bytes if max_bytes is not None else 256
+                    )
+                )
+        else:
+            for rec in recs:
+                if as_json:
+                    click.echo(json.dumps(view.record_json(rec)))
+                else:
+                    click.echo(view.render_record(rec, max_bytes))
+                    click.echo("")
         status = report_warnings(cap)
     sys.exit(status)
