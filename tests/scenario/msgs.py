@@ -49,10 +49,8 @@ def nbns_node_status_response(
     header = struct.pack(">HHHHHH", trn_id, 0x8400, 0, 1, 0, 0)
     rdata = bytearray([len(names)])
     for name, suffix, flags in names:
-        rdata += name[:15] + bytes([suffix]) + struct.pack(">H", flags)
-    stats = bytearray(40)
-    struct.pack_into(">H", stats, 34, 0)  # max total sessions etc. stay zero
-    rdata += unit_id + bytes(stats)
+        rdata += name[:15].ljust(15, b" ") + bytes([suffix]) + struct.pack(">H", flags)
+    rdata += unit_id + bytes(40)  # counters left at zero
     rr = nb_encode(b"*", 0x00, pad=b"\x00") + struct.pack(">HHIH", NBSTAT, 1, 0, len(rdata))
     return header + rr + bytes(rdata)
 
@@ -178,13 +176,13 @@ def smb_message(header: bytes, blocks: list[SmbBlock]) -> bytes:
     """Header plus one command block or an AndX chain; AndXCommand/AndXOffset are set here."""
     out = bytearray(header)
     andx_at: int | None = None
-    for i, blk in enumerate(blocks):
+    for blk in blocks:
         start = len(out)
         if andx_at is not None:
             out[andx_at] = blk.cmd
             struct.pack_into("<H", out, andx_at + 2, start)
         words = bytearray(blk.words)
-        if len(blocks) > 1 or _is_andx(blk.cmd):
+        if _is_andx(blk.cmd) and len(words) >= 4:
             words[0] = NO_ANDX
             words[1] = 0
             struct.pack_into("<H", words, 2, 0)
@@ -192,7 +190,6 @@ def smb_message(header: bytes, blocks: list[SmbBlock]) -> bytes:
         data_start = start + 1 + len(words) + 2
         data = blk.data(data_start) if callable(blk.data) else blk.data
         out += bytes([len(words) // 2]) + words + struct.pack("<H", len(data)) + data
-        del i
     return bytes(out)
 
 
@@ -216,7 +213,9 @@ ANDX = b"\xff\x00\x00\x00"  # placeholder: AndXCommand, AndXReserved, AndXOffset
 def negotiate_request(**hdr) -> bytes:  # type: ignore[no-untyped-def]
     """SMB_COM_NEGOTIATE request (MS-CIFS 2.2.4.52.1): WordCount 0, dialect strings."""
     data = b"".join(b"\x02" + d + b"\x00" for d in DIALECTS)
-    return smb_message(smb_header(SMB_COM_NEGOTIATE, reply=False, **hdr), [SmbBlock(0x72, b"", data)])
+    return smb_message(
+        smb_header(SMB_COM_NEGOTIATE, reply=False, **hdr), [SmbBlock(0x72, b"", data)]
+    )
 
 
 def negotiate_response(
@@ -425,9 +424,7 @@ def trans_response_block(rpc: bytes) -> SmbBlock:
     """SMB_COM_TRANSACTION final response (MS-CIFS 2.2.4.33.2), WordCount 10, no setup."""
     bytes_start = 32 + 1 + 20 + 2
     data_at = (bytes_start + 3) & ~3
-    words = struct.pack(
-        "<HHHHHHHHHBB", 0, len(rpc), 0, 0, data_at, 0, len(rpc), data_at, 0, 0, 0
-    )
+    words = struct.pack("<HHHHHHHHHBB", 0, len(rpc), 0, 0, data_at, 0, len(rpc), data_at, 0, 0, 0)
     return SmbBlock(SMB_COM_TRANSACTION, words, b"\x00" * (data_at - bytes_start) + rpc)
 
 
@@ -445,7 +442,12 @@ def _uuid_ndr(u: str) -> bytes:
 
 def _rpc(ptype: int, call_id: int, body: bytes) -> bytes:
     """Common header (C706 12.6.3.1): version 5.0, first+last fragment, drep LE/ASCII/IEEE."""
-    return struct.pack("<BBBB4sHHI", 5, 0, ptype, 0x03, b"\x10\x00\x00\x00", 16 + len(body), 0, call_id) + body
+    return (
+        struct.pack(
+            "<BBBB4sHHI", 5, 0, ptype, 0x03, b"\x10\x00\x00\x00", 16 + len(body), 0, call_id
+        )
+        + body
+    )
 
 
 def rpc_bind(call_id: int, iface: str, version: tuple[int, int]) -> bytes:
@@ -553,7 +555,9 @@ def samr_handle_resp(handle: bytes, status: int = STATUS_SUCCESS) -> bytes:
     return handle + struct.pack("<I", status)
 
 
-def samr_enum_req(handle: bytes, resume: int = 0, max_len: int = 0xFFFF, uac: int | None = None) -> bytes:
+def samr_enum_req(
+    handle: bytes, resume: int = 0, max_len: int = 0xFFFF, uac: int | None = None
+) -> bytes:
     """SamrEnumerateDomainsInSamServer / SamrEnumerateUsersInDomain request."""
     n = Ndr()
     n.raw(handle)

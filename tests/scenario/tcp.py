@@ -12,6 +12,19 @@ time (stable), numbers the frames from 1 as tshark does, assigns IPv4 identifica
 sending host in time order, and writes a classic little-endian microsecond pcap (Ethernet).
 Every emitting call returns a *handle*; :meth:`Capture.frame` turns it into the frame number once
 the file is written, so ground truth can name the frames of key events.
+
+Example::
+
+    cap = Capture(random.Random(1))
+    cli = Endpoint("198.18.0.10", "00:00:0c:07:ac:01", ttl=113)
+    srv = Endpoint("172.16.134.191", "00:08:74:4f:36:23", local=True)
+    c = cap.tcp(cli, 1034, srv, 80, t=1046476800.0, rtt=0.1)
+    c.handshake()
+    req = c.send(CLIENT, b"GET / HTTP/1.0\r\n\r\n", ack=False)[0]
+    c.send(SERVER, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    c.close(SERVER)
+    written = cap.write(Path("x.pcap"))
+    cap.frame(req)  # -> 4; c.stats.data[CLIENT] holds the client's bytes
 """
 
 from __future__ import annotations
@@ -106,7 +119,13 @@ class Capture:
         return Ether(src=src.mac, dst=dst.mac) / IP(src=src.ip, dst=dst.ip, ttl=src.ttl, flags="DF")
 
     def udp(
-        self, t: float, src: Endpoint, sport: int, dst: Endpoint, dport: int, payload: bytes | Packet
+        self,
+        t: float,
+        src: Endpoint,
+        sport: int,
+        dst: Endpoint,
+        dport: int,
+        payload: bytes | Packet,
     ) -> int:
         """One UDP datagram (RFC 768); scapy fills length and checksum."""
         body = payload if isinstance(payload, Packet) else Raw(load=payload)
@@ -222,6 +241,9 @@ class FlowStats:
     fin: list[bool] = field(default_factory=lambda: [False, False])
     rst: list[bool] = field(default_factory=lambda: [False, False])
     retransmissions: int = 0
+    data: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
+    # (side, handle, start, end): where each first-transmitted data segment sits in its stream
+    segments: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 CLIENT, SERVER = 0, 1
@@ -329,7 +351,11 @@ class TcpConversation:
         if retransmission:
             st.retransmissions += 1
         if seq is None:
-            st.app_bytes[side] += len(payload)
+            if payload:
+                start = len(st.data[side])
+                st.segments.append((side, h, start, start + len(payload)))
+                st.app_bytes[side] += len(payload)
+                st.data[side] += payload
             used = len(payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
             self.nxt[side] = (s + used) % MOD32
         if flags & SYN:
@@ -354,6 +380,12 @@ class TcpConversation:
         h2 = self.segment(SERVER, SYN | ACK, options=self._syn_options())
         h3 = self.segment(CLIENT, ACK)
         return h1, h2, h3
+
+    def half_open(self) -> tuple[int, int, int]:
+        """SYN, SYN/ACK, then RST from the client (a half-open "SYN scan" of an open port)."""
+        h1 = self.segment(CLIENT, SYN, options=self._syn_options())
+        h2 = self.segment(SERVER, SYN | ACK, options=self._syn_options())
+        return h1, h2, self.segment(CLIENT, RST)
 
     def refused(self, attempts: int = 1, retry_after: float = 0.5) -> list[int]:
         """SYN answered by RST/ACK (closed port), ``attempts`` times with the same ISN."""
@@ -434,7 +466,9 @@ class TcpConversation:
 
     # -- teardown -------------------------------------------------------------------------
 
-    def close(self, side: int = CLIENT, *, peer_closes: bool = True, last_ack: bool = True) -> list[int]:
+    def close(
+        self, side: int = CLIENT, *, peer_closes: bool = True, last_ack: bool = True
+    ) -> list[int]:
         """Orderly release: FIN/ACK from ``side``, the peer's FIN/ACK (if ``peer_closes``;
         otherwise only its ACK), and the final ACK."""
         handles = [self.segment(side, FIN | ACK)]
