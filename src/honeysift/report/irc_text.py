@@ -37,6 +37,10 @@ def _more(n: int) -> list[str]:
     return [f"      ... {n - _MAX_ITEMS} more (see --json)"] if n > _MAX_ITEMS else []
 
 
+def _n(x: int | None) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
 def _num(x: float) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
 
@@ -70,6 +74,17 @@ def _session_lines(s: IrcSession) -> list[str]:
         key = f" key {_s(c.key)}" if c.key is not None else ""
         when = f"joined {iso(c.joined)}" if c.joined is not None else "join not confirmed"
         out.append(f"      channel {_s(c.channel)}{key}: {when}")
+    if s.lusers:
+        x = s.lusers[0]
+        out.append(
+            f"      LUSERS at {iso(x.time)}: global users {_n(x.global_users)}, local users"
+            f" {_n(x.local_users)}" + (f" ({len(s.lusers)} replies)" if len(s.lusers) > 1 else "")
+        )
+    for n in s.names[:_MAX_ITEMS]:
+        out.append(f"      NAMES {_s(n.channel)} at {iso(n.time)}: {n.nicks:,} nicks")
+    out += _more(len(s.names))
+    if s.commands:
+        out.append(f"      {len(s.commands)} bot command(s) received (see the botnet below)")
     for d in s.dcc[:_MAX_ITEMS]:
         o = d.offer
         out.append(
@@ -109,7 +124,7 @@ def _botnet_lines(b: BotnetCensus, kbps: float) -> list[str]:
         out.append(f"  LUSERS ({METHODS['lusers']})")
         for x in b.lusers[:_MAX_ITEMS]:
             f = x.figures
-            parts = [f"global users {x.global_users}", f"local users {x.local_users}"]
+            parts = [f"global users {_n(x.global_users)}", f"local users {_n(x.local_users)}"]
             parts += [
                 f"{k.replace('_', ' ')} {f[k]}"
                 for k in ("servers", "operators", "channels", "max_global_users")
