@@ -219,3 +219,132 @@ def payloads(
                     click.echo("")
         status = report_warnings(cap)
     sys.exit(status)
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    help="Write one file per stream direction here (tcpflow names) plus index.csv and index.json.",
+)
+@click.option(
+    "--group",
+    is_flag=True,
+    help="Group directions by content hash and print count, MD5, size and one example (md5sum | sort | uniq -c).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the index as JSON lines instead of a table."
+)
+@guarded
+def streams(capture, filter_words, outdir, group, as_json) -> None:
+    """Reassemble TCP connections into one byte stream per direction (tcpflow).
+
+    Each direction that carried data is written to OUTDIR under tcpflow's name, e.g.
+    172.016.134.191.01045-209.196.044.172.06667 (reused address/port pairs get c1, c2...),
+    with an index (CSV and JSON) giving flow uid, bytes, gaps, overlaps (and whether their bytes
+    conflicted), first/last frame, MD5 and SHA-256. FILTER (tcpdump syntax) selects packets.
+
+    \b
+    Examples:
+      honeysift streams sotm27.pcap -o flows/
+      honeysift streams sotm27.pcap tcp port 139 -o tcp139/ --group
+      honeysift streams sotm27.pcap 'port 6667' --json | jq -r .file
+    """
+    from honeysift.flows import build_flows
+    from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
+    from honeysift.report.streams_text import render_groups, render_index
+    from honeysift.streams.export import group_by_content, write_index, write_streams
+    from honeysift.streams.extract import iter_tcp_streams
+
+    flt = _filter(filter_words)
+    if not outdir and not group and not as_json:
+        raise click.UsageError("give -o DIR to write the streams, or --group / --json to list them")
+    progress = Progress("reassembling", enabled=True)
+    with _open(capture, progress) as cap:
+        flows = build_flows(cap, packet_flows=True, tcp_timeout=ANALYSIS_TCP_TIMEOUT)
+        directions = iter_tcp_streams(cap, flows.packet_flow, flows.packet_dir, flt)
+        index = write_streams(directions, flows, outdir or _scratch(), write_files=bool(outdir))
+        progress.done()
+        if outdir:
+            write_index(index, outdir)
+        if group:
+            click.echo(render_groups(group_by_content(index)))
+        elif as_json:
+            for e in index:
+                click.echo(json.dumps(e.to_dict()))
+        else:
+            click.echo(render_index(index, outdir))
+        status = report_warnings(cap)
+    sys.exit(status)
+
+
+def _scratch() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="honeysift-streams-")
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (keys in docs/irc.md)."
+)
+@click.option(
+    "--link-kbps",
+    type=float,
+    default=56.0,
+    show_default=True,
+    help="Per-bot link speed for the bandwidth estimates.",
+)
+@guarded
+def irc(capture, as_json, link_kbps) -> None:
+    """IRC servers, sessions and the botnet census (the write-up's IRC questions).
+
+    IRC is found by content on any TCP port (and by the usual ports 6660-6670, 7000...). For
+    each session: client and server, outcome (refused, no answer, nickname in use, closed by
+    the server with its ERROR text, registered, joined), nicks, channels and keys. For each
+    server and channel: distinct hosts in JOIN and QUIT prefixes and their union, the server's
+    LUSERS figures, NAMES sizes, membership over time, bandwidth at --link-kbps per bot, and bot
+    commands seen in PRIVMSG, NOTICE and TOPIC. Each figure says how it was counted.
+
+    \b
+    Examples:
+      honeysift irc examples/sotm27-mini.pcap
+      honeysift irc sotm27.pcap --json | jq '.botnets[] | {channel, union_hosts}'
+    """
+    from honeysift.analysis.irc import IRC_PORTS, analyze_irc, conversation_from_streams
+    from honeysift.pipeline import Pipeline
+    from honeysift.report.irc_text import render_irc
+
+    with _open(capture) as cap:
+        pipe = Pipeline(cap)
+        flows = pipe.flows
+        c = flows.columns
+        proto = c["proto"].tolist()
+        op, rp = c["orig_p"].tolist(), c["resp_p"].tolist()
+        svc = c["service"].tolist()
+        cand = [
+            i
+            for i in range(len(flows))
+            if proto[i] == 6 and (rp[i] in IRC_PORTS or op[i] in IRC_PORTS or "irc" in str(svc[i]))
+        ]
+        streams = pipe.tcp_streams(cand)
+        convs = []
+        for i in cand:
+            c2s = streams.get((i, 0))
+            s2c = streams.get((i, 1))
+            convs.append(
+                conversation_from_streams(
+                    pipe.flow_row(i), c2s and c2s.stream, s2c and s2c.stream, pipe.ts_of_frame
+                )
+            )
+        report = analyze_irc(convs, link_kbps=link_kbps)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            click.echo(render_irc(report))
+        status = report_warnings(cap)
+    sys.exit(status)

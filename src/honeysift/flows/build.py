@@ -1,0 +1,791 @@
+"""Vectorized flow construction from packet-table chunks, with bounded memory.
+
+How: each chunk's IP packets are reduced to a few compact columns keyed by a canonical
+(address, port) pair. Rows of flows still alive are carried to the next chunk; the carried rows
+plus the new chunk are sorted once by key hash (stable, so packet order is kept inside a key),
+split into flows on idle timeouts and TCP reuse, and flows that can no longer grow (idle past
+their timeout, or closed past Zeek's close/reset delay) are aggregated with ``np.*.reduceat``
+and emitted. Memory is the chunk plus the rows of live flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from honeysift.capture.table import ST_OK, PacketTable
+from honeysift.flows import services, state
+from honeysift.flows.state import NONE, Side
+
+Reader = Callable[[int, int], bytes]
+
+# ICMP request/reply counterparts as Zeek pairs them into one connection (ICMP.cc
+# ICMP4_counterpart / ICMP6_counterpart): RFC 792 echo, router, timestamp, info, mask;
+# RFC 4443/4861 echo, MLD, router and neighbour discovery, node information.
+_CP4 = np.full(256, -1, np.int16)
+for _a, _b in ((8, 0), (9, 10), (13, 14), (15, 16), (17, 18)):
+    _CP4[_a], _CP4[_b] = _b, _a
+_CP6 = np.full(256, -1, np.int16)
+for _a, _b in ((128, 129), (130, 131), (133, 134), (135, 136), (139, 140), (141, 142)):
+    _CP6[_a], _CP6[_b] = _b, _a
+_REQUEST4 = np.zeros(256, bool)
+_REQUEST4[[8, 10, 13, 15, 17]] = True
+_REQUEST6 = np.zeros(256, bool)
+_REQUEST6[[128, 130, 133, 135, 139, 141]] = True
+
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+MIN_ROUND = 1 << 18  # rows per round at least (bounded memory: ~25 MB of row columns)
+_DNS_PORTS = np.array([53, 137, 5353, 5355], dtype=np.uint16)
+M32 = np.int64(1 << 32)
+
+ORIG_METHODS = np.array(["syn", "synack", "port", "first-packet", "icmp-request"], dtype=object)
+M_SYN, M_SYNACK, M_PORT, M_FIRST, M_ICMP = range(5)
+
+
+@dataclass(slots=True)
+class FlowOptions:
+    """Timeouts in seconds (defaults as Zeek's ``tcp_inactivity_timeout`` etc.)."""
+
+    tcp_timeout: float = 300.0
+    udp_timeout: float = 60.0
+    icmp_timeout: float = 60.0
+    other_timeout: float = 60.0
+    close_delay: float = 5.0  # Zeek tcp_close_delay / tcp_reset_delay
+    partial_close_delay: float = 3.0  # Zeek tcp_partial_close_delay
+    dns_timeout: float = 10.0  # Zeek dns_session_timeout (UDP 53/137/5353/5355)
+    packet_flows: bool = False  # also return flow index and direction per packet
+    payload_service: bool = True  # read first payload bytes to guess the service
+
+
+ROW_FIELDS = (
+    "ts_ns",
+    "frame",
+    "ka_hi",
+    "ka_lo",
+    "kb_hi",
+    "kb_lo",
+    "pa",
+    "pb",
+    "proto",
+    "fromb",
+    "flags",
+    "seq",
+    "ack",
+    "win",
+    "ip_len",
+    "plen",
+    "poff",
+    "pavail",
+    "itype",
+    "icode",
+)
+
+
+def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
+    """Compact per-packet columns of IP rows, keyed canonically (smaller endpoint = a)."""
+    idx = np.nonzero((t.status == ST_OK) & (t.ip_version != 0))[0]
+    proto = t.proto[idx]
+    sh, sl, dh, dl = t.src_hi[idx], t.src_lo[idx], t.dst_hi[idx], t.dst_lo[idx]
+    sp = t.sport[idx].astype(np.uint16)
+    dp = t.dport[idx].astype(np.uint16)
+    ity, ico = t.icmp_type[idx], t.icmp_code[idx]
+    is4, is6 = proto == 1, proto == 58
+    icmp = is4 | is6
+    if icmp.any():
+        cp = np.where(is4, _CP4[ity], _CP6[ity])
+        sp = np.where(icmp, ity.astype(np.uint16), sp)
+        dp = np.where(icmp, np.where(cp >= 0, cp, ico).astype(np.uint16), dp)
+    ports = (proto == 6) | (proto == 17) | icmp
+    sp = np.where(ports, sp, 0).astype(np.uint16)
+    dp = np.where(ports, dp, 0).astype(np.uint16)
+    fromb = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
+    reas = t.reassembled[idx]
+    poff = (t.offset[idx] + t.payload_off[idx]).astype(np.int64)
+    avail = np.minimum(
+        t.payload_len[idx].astype(np.int64), t.caplen[idx].astype(np.int64) - t.payload_off[idx]
+    )
+    if reas.any():
+        for i in np.nonzero(reas)[0].tolist():
+            fr = int(t.frame[idx[i]])
+            data = t.extra_payload.get(fr, b"")
+            if data:
+                sniff[fr] = data[: services.SNIFF_BYTES]
+        poff = np.where(reas, -1, poff)
+    return {
+        "ts_ns": t.ts_ns[idx],
+        "frame": t.frame[idx].astype(np.int64),
+        "ka_hi": np.where(fromb, dh, sh),
+        "ka_lo": np.where(fromb, dl, sl),
+        "kb_hi": np.where(fromb, sh, dh),
+        "kb_lo": np.where(fromb, sl, dl),
+        "pa": np.where(fromb, dp, sp),
+        "pb": np.where(fromb, sp, dp),
+        "proto": proto,
+        "fromb": fromb,
+        "flags": np.where(proto == 6, t.tcp_flags[idx], 0).astype(np.uint8),
+        "seq": t.seq[idx],
+        "ack": t.ack[idx],
+        "win": t.win[idx],
+        "ip_len": t.ip_len[idx],
+        "plen": t.payload_len[idx],
+        "poff": poff,
+        "pavail": np.maximum(avail, 0),
+        "itype": ity,
+        "icode": ico,
+    }
+
+
+def _ns(seconds: float) -> int:
+    return int(min(seconds * 1e9, 2.0**62))
+
+
+def _hash(r: dict[str, np.ndarray]) -> np.ndarray:
+    """64-bit mix of the canonical key (splitmix64 finaliser per word)."""
+    with np.errstate(over="ignore"):
+        h = np.full(len(r["ts_ns"]), 0x9E3779B97F4A7C15, dtype=np.uint64)
+        port = (
+            (r["pa"].astype(np.uint64) << np.uint64(24))
+            | (r["pb"].astype(np.uint64) << np.uint64(8))
+            | r["proto"]
+        )
+        for col in (r["ka_hi"], r["ka_lo"], r["kb_hi"], r["kb_lo"], port):
+            h ^= col
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    return h
+
+
+def _seg_cummax(values: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+    """Running maximum restarted at each True of *seg_start* (values >= -1, int64)."""
+    seg = np.cumsum(seg_start) - 1
+    big = np.int64(1 << 40)
+    return np.maximum.accumulate(values + seg * big) - seg * big
+
+
+def _last_pos(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
+    """Position of the latest True strictly before each row within its key, -1 if none."""
+    n = len(mask)
+    pos = np.where(mask, np.arange(n), -1)
+    last = np.maximum.accumulate(pos)
+    prev = np.empty(n, np.int64)
+    prev[0] = -1
+    prev[1:] = last[:-1]
+    return np.where(prev >= kstart, prev, -1)
+
+
+def _first(mask: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Per flow: first row position (relative to the flow start) where *mask*, else NONE."""
+    pos = np.where(mask, np.arange(n, dtype=np.int64), NONE)
+    m = np.minimum.reduceat(pos, starts)
+    return np.where(m == NONE, NONE, m - starts)
+
+
+def _close_pos(tcp, fl, fromb, kstart, inclusive):
+    """Per row: position of the segment that closed the connection (Zeek removes it a delay
+    later) and which delay applies; -1 when not closed. *inclusive* counts the row itself."""
+    lp = _last_incl if inclusive else _last_pos
+    rst_pos = lp(tcp & ((fl & RST) > 0), kstart)
+    fin = tcp & ((fl & FIN) > 0)
+    fa = lp(fin & ~fromb, kstart)
+    fb = lp(fin & fromb, kstart)
+    p_sa = lp(tcp & ((fl & (SYN | ACK)) == (SYN | ACK)), kstart)
+    both = (fa >= 0) & (fb >= 0)
+    close_pos = np.where(rst_pos >= 0, rst_pos, np.where(both, np.maximum(fa, fb), -1))
+    half = (close_pos < 0) & (np.maximum(fa, fb) >= 0) & (p_sa < 0)
+    close_pos = np.where(half, np.maximum(fa, fb), close_pos)
+    # a close before the latest SYN belongs to an earlier connection on the same tuple
+    p_syn = lp(tcp & ((fl & (SYN | ACK)) == SYN), kstart)
+    return np.where(close_pos > p_syn, close_pos, -1), half
+
+
+def _last_incl(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
+    last = np.maximum.accumulate(np.where(mask, np.arange(len(mask)), -1))
+    return np.where(last >= kstart, last, -1)
+
+
+class FlowBuilder:
+    """Feed packet-table chunks in capture order; get finished flow batches back."""
+
+    def __init__(
+        self,
+        options: FlowOptions | None = None,
+        reader: Reader | None = None,
+        mapped: np.ndarray | None = None,
+    ) -> None:
+        self.opt = options or FlowOptions()
+        self.reader = reader
+        self.mapped = mapped  # the capture bytes (np.memmap) for the vectorized payload prefilter
+        self.carry: dict[str, np.ndarray] | None = None
+        self.sniff: dict[int, bytes] = {}
+        self.emitted = 0
+        self.pk_frames: list[np.ndarray] = []
+        self.pk_flow: list[np.ndarray] = []
+        self.pk_dir: list[np.ndarray] = []
+        self.max_frame = 0
+        self.pending: list[dict[str, np.ndarray]] = []
+        self.npending = 0
+
+    def feed(self, table: PacketTable) -> dict[str, np.ndarray] | None:
+        """Take one chunk; return the flows it finished (or None).
+
+        New rows are buffered until they outnumber twice the carried rows (and at least
+        ``MIN_ROUND``), so carried rows of live flows are re-examined a bounded number of
+        times: the work stays linear in the capture size.
+        """
+        if len(table):
+            self.max_frame = max(self.max_frame, int(table.frame[-1]))
+        rows = _extract(table, self.sniff)
+        if len(rows["ts_ns"]):
+            self.pending.append(rows)
+            self.npending += len(rows["ts_ns"])
+        ncarry = 0 if self.carry is None else len(self.carry["ts_ns"])
+        if self.npending < max(MIN_ROUND, 2 * ncarry):
+            return None
+        return self._run(final=False)
+
+    def finish(self) -> dict[str, np.ndarray] | None:
+        return self._run(final=True)
+
+    def _run(self, final: bool) -> dict[str, np.ndarray] | None:
+        parts = ([self.carry] if self.carry is not None else []) + self.pending
+        self.pending, self.npending, self.carry = [], 0, None
+        if not parts:
+            return None
+        rows = (
+            parts[0]
+            if len(parts) == 1
+            else {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
+        )
+        if not len(rows["ts_ns"]):
+            return None
+        return self._round(rows, final=final)
+
+    # ------------------------------------------------------------------------------------
+    def _timeouts_ns(self, r: dict[str, np.ndarray]) -> np.ndarray:
+        o = self.opt
+        proto = r["proto"]
+        udp_t = np.where(
+            np.isin(r["pa"], _DNS_PORTS) | np.isin(r["pb"], _DNS_PORTS),
+            min(o.dns_timeout, o.udp_timeout),
+            o.udp_timeout,
+        )
+        t = np.where(
+            proto == 6,
+            o.tcp_timeout,
+            np.where(
+                proto == 17,
+                udp_t,
+                np.where((proto == 1) | (proto == 58), o.icmp_timeout, o.other_timeout),
+            ),
+        )
+        return np.minimum(t * 1e9, 2.0**62).astype(np.int64)
+
+    def _round(self, rows: dict[str, np.ndarray], final: bool) -> dict[str, np.ndarray] | None:
+        o = self.opt
+        order = np.argsort(_hash(rows), kind="stable")
+        r = {k: v[order] for k, v in rows.items()}
+        n = len(order)
+        ts = r["ts_ns"]
+        keychg = np.ones(n, dtype=bool)
+        if n > 1:
+            keychg[1:] = (
+                (r["ka_hi"][1:] != r["ka_hi"][:-1])
+                | (r["ka_lo"][1:] != r["ka_lo"][:-1])
+                | (r["kb_hi"][1:] != r["kb_hi"][:-1])
+                | (r["kb_lo"][1:] != r["kb_lo"][:-1])
+                | (r["pa"][1:] != r["pa"][:-1])
+                | (r["pb"][1:] != r["pb"][:-1])
+                | (r["proto"][1:] != r["proto"][:-1])
+            )
+        pos = np.arange(n, dtype=np.int64)
+        kstart = np.maximum.accumulate(np.where(keychg, pos, 0))
+        prev_ts = np.empty(n, np.int64)
+        prev_ts[0] = ts[0]
+        prev_ts[1:] = ts[:-1]
+        tmo = self._timeouts_ns(r)
+        split = keychg | (ts - prev_ts > tmo)
+        # TCP: reuse of the 4-tuple, and Zeek's removal of closed connections.
+        fl = r["flags"]
+        tcp = r["proto"] == 6
+        if tcp.any():
+            pure_syn = tcp & ((fl & (SYN | ACK)) == SYN)
+            synack = tcp & ((fl & (SYN | ACK)) == (SYN | ACK))
+            finrst = tcp & ((fl & (FIN | RST)) > 0)
+            p_syn = _last_pos(pure_syn, kstart)
+            p_fr = _last_pos(finrst, kstart)
+            p_sa = _last_pos(synack, kstart)
+            reuse = pure_syn & (p_fr > p_syn)  # new SYN after FIN/RST
+            prev_seq = r["seq"][np.maximum(p_syn, 0)]
+            reuse |= pure_syn & (p_syn >= 0) & (p_sa > p_syn) & (prev_seq != r["seq"])
+            split |= reuse
+            # Closed connections are removed after a delay; a later packet starts a new one.
+            close_pos, half = _close_pos(tcp, fl, r["fromb"], kstart, inclusive=False)
+            delay = np.where(half, _ns(o.partial_close_delay), _ns(o.close_delay))
+            t_close = ts[np.maximum(close_pos, 0)]
+            linger = (close_pos >= 0) & (ts - t_close > delay) & (prev_ts - t_close <= delay)
+            split |= linger & ~keychg
+        fid = np.cumsum(split) - 1
+        starts = np.nonzero(split)[0]
+        nfl = len(starts)
+        ends = np.empty(nfl, np.int64)
+        ends[:-1] = starts[1:] - 1
+        ends[-1] = n - 1
+        if final:
+            done_f = np.ones(nfl, dtype=bool)
+        else:
+            now = ts.max()
+            last = ts[ends]
+            done_f = last < now - tmo[starts]
+            if tcp.any():
+                # flow segments start at a split, so a close inside the key but before this
+                # flow's start must not count
+                cpi, _ = _close_pos(tcp, fl, r["fromb"], kstart, inclusive=True)
+                cp = cpi[ends]
+                closed = cp >= starts
+                tc = ts[np.clip(cp, 0, n - 1)]
+                done_f |= tcp[starts] & closed & (now - tc > _ns(o.close_delay))
+        done_rows = done_f[fid]
+        if not done_rows.all():
+            keep = ~done_rows
+            self.carry = {k: v[keep] for k, v in r.items()}
+        else:
+            self.carry = None
+        if not done_f.any():
+            return None
+        d = {k: v[done_rows] for k, v in r.items()}
+        return self._aggregate(d, split[done_rows])
+
+    # ------------------------------------------------------------------------------------
+    def _aggregate(self, r: dict[str, np.ndarray], split: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(split)
+        starts = np.nonzero(split)[0]
+        nfl = len(starts)
+        fid = np.cumsum(split) - 1
+        ends = np.append(starts[1:], n) - 1
+        proto = r["proto"][starts]
+        fromb = r["fromb"]
+        fl = r["flags"]
+        tcp_row = r["proto"] == 6
+        ip_len = r["ip_len"].astype(np.int64)
+        plen = r["plen"].astype(np.int64)
+
+        def fsum(v: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(v, starts)
+
+        pk_b = fsum(fromb.astype(np.int64))
+        pk_a = (ends - starts + 1) - pk_b
+        ipb_b = fsum(np.where(fromb, ip_len, 0))
+        ipb_a = fsum(ip_len) - ipb_b
+        pay_b = fsum(np.where(fromb, plen, 0))
+        pay_a = fsum(plen) - pay_b
+
+        syn_r = (fl & (SYN | ACK)) == SYN
+        sa_r = (fl & (SYN | ACK)) == (SYN | ACK)
+        fa_, fb_ = ~fromb, fromb
+        first_pkt_b = fromb[starts]
+        # --- originator -------------------------------------------------------------------
+        syn_a, syn_b = _first(syn_r & fa_, starts, n), _first(syn_r & fb_, starts, n)
+        sa_a, sa_b = _first(sa_r & fa_, starts, n), _first(sa_r & fb_, starts, n)
+        pa_, pb_ = r["pa"][starts], r["pb"][starts]
+        srv_a = services.server_like(proto, pa_)
+        srv_b = services.server_like(proto, pb_)
+        icmp = (proto == 1) | (proto == 58)
+        ity = r["itype"]
+        req_r = np.where(r["proto"] == 1, services_req4(ity), services_req6(ity)) & (
+            (r["proto"] == 1) | (r["proto"] == 58)
+        )
+        req_a, req_b = _first(req_r & fa_, starts, n), _first(req_r & fb_, starts, n)
+        has_syn = (syn_a != NONE) | (syn_b != NONE)
+        has_sa = (sa_a != NONE) | (sa_b != NONE)
+        has_req = icmp & ((req_a != NONE) | (req_b != NONE))
+        port_dec = ((proto == 6) | (proto == 17)) & (srv_a != srv_b)
+        method = np.select(
+            [(proto == 6) & has_syn, (proto == 6) & has_sa, has_req, port_dec],
+            [M_SYN, M_SYNACK, M_ICMP, M_PORT],
+            M_FIRST,
+        )
+        orig_b = np.select(
+            [method == M_SYN, method == M_SYNACK, method == M_ICMP, method == M_PORT],
+            [syn_b < syn_a, sa_a < sa_b, req_b < req_a, srv_a],
+            first_pkt_b,
+        )
+        # Zeek: first packet's sender, flipped on a SYN-ACK or by its likely-server-port rule.
+        fsrv_src = np.where(first_pkt_b, srv_b, srv_a)
+        fsrv_dst = np.where(first_pkt_b, srv_a, srv_b)
+        ffl = fl[starts]
+        fsport = np.where(first_pkt_b, pb_, pa_)
+        fdport = np.where(first_pkt_b, pa_, pb_)
+        partial = ((ffl & SYN) == 0) | ((ffl & ACK) > 0)
+        zflip_tcp = (
+            partial & fsrv_src & np.where(fsrv_dst, ((ffl & SYN) == 0) & (fsport < fdport), True)
+        )
+        zflip_tcp |= (ffl & (SYN | ACK)) == (SYN | ACK)
+        zflip = np.where(proto == 6, zflip_tcp, (proto == 17) & fsrv_src & ~fsrv_dst)
+        zeek_orig_b = first_pkt_b ^ zflip
+        zeek_swap = zeek_orig_b != orig_b
+
+        # Per-row role: resp_row True when the row was sent by the responder.
+        orig_b_row = orig_b[fid]
+        resp_row = fromb != orig_b_row
+
+        def pick(a: np.ndarray, b: np.ndarray, want_b: np.ndarray) -> np.ndarray:
+            return np.where(want_b, b, a)
+
+        # --- TCP sequence space -----------------------------------------------------------
+        seq = r["seq"].astype(np.int64)
+        ack = r["ack"].astype(np.int64)
+        rst_r = (fl & RST) > 0
+        fin_r = (fl & FIN) > 0
+        first_a = _first(fa_, starts, n)
+        first_b = _first(fb_, starts, n)
+        # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
+        # first ACK - 1 (Zeek init_endpoint / init_peer).
+        anysyn = (fl & SYN) > 0
+        fsyn_a, fsyn_b = _first(anysyn & fa_, starts, n), _first(anysyn & fb_, starts, n)
+        ack_r = tcp_row & ((fl & ACK) > 0)
+        fack_a, fack_b = _first(ack_r & fa_, starts, n), _first(ack_r & fb_, starts, n)
+
+        def isn(fsyn, firstp, peer_ack):
+            at = lambda p: seq[np.clip(starts + np.where(p == NONE, 0, p), 0, n - 1)]  # noqa: E731
+            peer_at = ack[np.clip(starts + np.where(peer_ack == NONE, 0, peer_ack), 0, n - 1)]
+            return np.where(
+                fsyn != NONE, at(fsyn), np.where(firstp != NONE, at(firstp) - 1, peer_at - 1)
+            )
+
+        isn_a = isn(fsyn_a, first_a, fack_b)
+        isn_b = isn(fsyn_b, first_b, fack_a)
+        own_isn = np.where(fromb, isn_b[fid], isn_a[fid])
+        peer_isn = np.where(fromb, isn_a[fid], isn_b[fid])
+        rs = (seq - own_isn) % M32
+        rs = np.where(rs >= (1 << 31), rs - M32, rs)
+        ra = (ack - peer_isn) % M32
+        ra = np.where(ra >= (1 << 31), ra - M32, ra)
+        seglen = np.where(rst_r, 0, plen) + anysyn + fin_r
+        end = rs + seglen
+        NEG = np.int64(-(1 << 40))
+        use = tcp_row & ~rst_r
+        e_a = np.maximum.reduceat(np.where(use & fa_, end, NEG), starts)
+        e_b = np.maximum.reduceat(np.where(use & fb_, end, NEG), starts)
+        ackuse = tcp_row & ((fl & ACK) > 0) & ~rst_r
+        a_on_b = np.maximum.reduceat(np.where(ackuse & fa_, ra, NEG), starts)  # a acks b's data
+        a_on_a = np.maximum.reduceat(np.where(ackuse & fb_, ra, NEG), starts)
+        has_fin_a = _first(fin_r & fa_, starts, n) != NONE
+        has_fin_b = _first(fin_r & fb_, starts, n) != NONE
+
+        def size(e, a, has_fin):
+            s = np.maximum(np.maximum(e, a), 0)
+            s = np.where(s > 0, s - 1, 0)
+            return np.where((s > 0) & has_fin, s - 1, s)
+
+        size_a = size(e_a, a_on_a, has_fin_a)
+        size_b = size(e_b, a_on_b, has_fin_b)
+        # Covered bytes: union of data segments per side -> missed = size - covered.
+        data = tcp_row & (plen > 0) & ~rst_r
+        dstart = rs + anysyn
+        didx = np.nonzero(data)[0]
+        cov_a = np.zeros(nfl, np.int64)
+        cov_b = np.zeros(nfl, np.int64)
+        rxmit = np.zeros(n, dtype=bool)
+        gap = np.zeros(n, dtype=bool)
+        if len(didx):
+            g = fid[didx] * 2 + fromb[didx]
+            s0, e0 = dstart[didx], dstart[didx] + plen[didx]
+            # retransmission: ends at or before the highest end sent before (packet order)
+            gs = np.ones(len(didx), bool)
+            gs[1:] = g[1:] != g[:-1]
+            og = np.argsort(g, kind="stable")
+            gso = np.ones(len(didx), bool)
+            gso[1:] = g[og][1:] != g[og][:-1]
+            run = _seg_cummax(e0[og] + (1 << 33), gso) - (1 << 33)
+            prevmax = np.empty(len(og), np.int64)
+            prevmax[0] = NEG
+            prevmax[1:] = run[:-1]
+            prevmax[gso] = NEG
+            rx = e0[og] <= prevmax
+            rxmit[didx[og]] = rx
+            o2 = np.lexsort((s0, g))
+            gg = g[o2]
+            st2 = np.ones(len(o2), bool)
+            st2[1:] = gg[1:] != gg[:-1]
+            run2 = _seg_cummax(e0[o2] + (1 << 33), st2) - (1 << 33)
+            pm = np.empty(len(o2), np.int64)
+            pm[0] = NEG
+            pm[1:] = run2[:-1]
+            pm[st2] = NEG
+            contrib = np.maximum(0, e0[o2] - np.maximum(s0[o2], pm))
+            cov = np.bincount(gg, weights=contrib, minlength=2 * nfl).astype(np.int64)
+            cov_a, cov_b = cov[0::2], cov[1::2]
+            # content gap: the first data segment that starts past everything seen so far
+            gap_o = (s0[og] > prevmax) & (prevmax > NEG) & ~gso
+            gap[didx[og]] = gap_o
+        tcp_f = proto == 6
+        miss_a = np.where(tcp_f & (cov_a > 0), np.maximum(0, size_a - cov_a), 0)
+        miss_b = np.where(tcp_f & (cov_b > 0), np.maximum(0, size_b - cov_b), 0)
+
+        # --- per-side control facts and Zeek states ---------------------------------------
+        def side(
+            mask_side: np.ndarray, first_p: np.ndarray, pk: np.ndarray, sz: np.ndarray
+        ) -> Side:
+            fp_row = starts + np.where(first_p == NONE, 0, first_p)
+            noisy = mask_side & (((fl & (SYN | FIN | RST)) > 0) | (plen > 0))
+            return Side(
+                pkts=pk,
+                first=first_p,
+                first_ack=(pk > 0) & ((fl[np.clip(fp_row, 0, n - 1)] & ACK) > 0),
+                syn=_first(syn_r & mask_side, starts, n),
+                synack=_first(sa_r & mask_side, starts, n),
+                fin=_first(fin_r & mask_side, starts, n),
+                rst=_first(rst_r & mask_side, starts, n),
+                quiet=np.add.reduceat(noisy.astype(np.int64), starts) == 0,
+                size=sz,
+            )
+
+        A = side(fa_, first_a, pk_a, size_a)
+        B = side(fb_, first_b, pk_b, size_b)
+
+        def orient(x: Side, y: Side, want_b: np.ndarray) -> Side:
+            return Side(*(np.where(want_b, getattr(y, f), getattr(x, f)) for f in Side.__slots__))
+
+        o_side = orient(A, B, orig_b)
+        r_side = orient(B, A, orig_b)
+        os_ = state.endpoint_state(o_side, r_side, True)
+        rs_ = state.endpoint_state(r_side, o_side, False)
+
+        orig_pkts = pick(pk_a, pk_b, orig_b)
+        resp_pkts = pick(pk_b, pk_a, orig_b)
+        # history (TCP rows only)
+        flipped = orig_b != first_pkt_b
+        hist = [""] * nfl
+        if tcp_row.any():
+            tfl = np.nonzero(tcp_f)[0]
+            tr = tcp_row
+            remap = np.full(nfl, -1, np.int64)
+            remap[tfl] = np.arange(len(tfl))
+            zwin = tr & (r["win"] == 0) & ~rst_r & ((fl & SYN) == 0)
+            h = state.history(
+                remap[fid[tr]],
+                len(tfl),
+                resp_row[tr],
+                fl[tr],
+                plen[tr],
+                rs[tr],
+                rxmit[tr],
+                gap[tr],
+                zwin[tr],
+                flipped[tfl],
+            )
+            for j, i in enumerate(tfl.tolist()):
+                hist[i] = h[j]
+        for i in np.nonzero(~tcp_f)[0].tolist():
+            hist[i] = (
+                ("^" if flipped[i] else "")
+                + ("D" if orig_pkts[i] else "")
+                + ("d" if resp_pkts[i] else "")
+            )
+        orig_size = np.where(tcp_f, pick(size_a, size_b, orig_b), pick(pay_a, pay_b, orig_b))
+        resp_size = np.where(tcp_f, pick(size_b, size_a, orig_b), pick(pay_b, pay_a, orig_b))
+        cstate = state.conn_state(proto, os_, rs_, orig_pkts, resp_pkts, orig_size, resp_size, hist)
+
+        # duration: Zeek stops the clock once both sides closed (or a RST)
+        fa_pos, fb_pos = A.fin, B.fin
+        bothfin = np.where((fa_pos != NONE) & (fb_pos != NONE), np.maximum(fa_pos, fb_pos), NONE)
+        closep = np.minimum(np.minimum(A.rst, B.rst), bothfin)
+        lastp = np.minimum(ends, starts + np.where(closep == NONE, ends - starts, closep))
+        lastp = np.where(tcp_f, lastp, ends)
+        ts = r["ts_ns"]
+        t0, t1 = ts[starts], ts[ends]
+        zdur = ts[lastp] - t0
+
+        certain = (method == M_SYN) | (method == M_SYNACK) | (method == M_ICMP)
+        adir = state.argus_dir(proto, orig_pkts, resp_pkts, certain)
+        astat = state.argus_status(
+            proto,
+            orig_pkts,
+            resp_pkts,
+            has_syn,
+            has_sa,
+            (A.fin != NONE) | (B.fin != NONE),
+            (A.rst != NONE) | (B.rst != NONE),
+            ity[starts],
+            r["icode"][starts],
+        )
+        # --- service ----------------------------------------------------------------------
+        fpay_a = _first(fa_ & (plen > 0), starts, n)
+        fpay_b = _first(fb_ & (plen > 0), starts, n)
+        orig_p = pick(pa_, pb_, orig_b)
+        resp_p = pick(pb_, pa_, orig_b)
+        svc = self._services(
+            r,
+            proto,
+            orig_p,
+            resp_p,
+            starts,
+            pick(fpay_a, fpay_b, orig_b),
+            pick(fpay_b, fpay_a, orig_b),
+        )
+
+        # --- per-packet output --------------------------------------------------------------
+        base = self.emitted
+        self.emitted += nfl
+        if self.opt.packet_flows:
+            self.pk_frames.append(r["frame"])
+            self.pk_flow.append(fid + base)
+            self.pk_dir.append(resp_row.astype(np.int8))
+        out = {
+            "start_ns": t0,
+            "end_ns": t1,
+            "zeek_duration_ns": zdur,
+            "proto": proto,
+            "orig_hi": pick(r["ka_hi"][starts], r["kb_hi"][starts], orig_b),
+            "orig_lo": pick(r["ka_lo"][starts], r["kb_lo"][starts], orig_b),
+            "resp_hi": pick(r["kb_hi"][starts], r["ka_hi"][starts], orig_b),
+            "resp_lo": pick(r["kb_lo"][starts], r["ka_lo"][starts], orig_b),
+            "orig_p": orig_p,
+            "resp_p": resp_p,
+            "orig_pkts": orig_pkts,
+            "resp_pkts": resp_pkts,
+            "orig_ip_bytes": pick(ipb_a, ipb_b, orig_b),
+            "resp_ip_bytes": pick(ipb_b, ipb_a, orig_b),
+            "orig_payload_bytes": pick(pay_a, pay_b, orig_b),
+            "resp_payload_bytes": pick(pay_b, pay_a, orig_b),
+            "orig_bytes": orig_size,
+            "resp_bytes": resp_size,
+            "missed_bytes": miss_a + miss_b,
+            "conn_state": cstate,
+            "history": np.array(hist, dtype=object),
+            "direction": adir,
+            "status": astat,
+            "service": svc,
+            "first_frame": r["frame"][starts],
+            "last_frame": r["frame"][ends],
+            "orig_method": ORIG_METHODS[method],
+            "zeek_swap": zeek_swap,
+        }
+        return out
+
+    def _services(self, r, proto, orig_p, resp_p, starts, fo, fr) -> np.ndarray:
+        """Port-table names for all flows (vectorized), replaced by the payload verdict for
+        flows that carried payload."""
+        nfl = len(starts)
+        svc = np.full(nfl, "", dtype=object)
+        for pnum, table in ((6, services.TCP_PORTS), (17, services.UDP_PORTS)):
+            lut = np.full(65536, "", dtype=object)
+            for port, name in table.items():
+                lut[port] = name
+            m = proto == pnum
+            byresp = lut[resp_p[m].astype(np.int64)]
+            byorig = lut[orig_p[m].astype(np.int64)]
+            svc[m] = np.where(byresp != "", byresp, byorig)
+        if not self.opt.payload_service:
+            return svc
+        has = np.nonzero(((proto == 6) | (proto == 17)) & ((fo != NONE) | (fr != NONE)))[0]
+        poff, pav, frm = r["poff"], r["pavail"], r["frame"]
+        read, sniff, limit = self.reader, self.sniff, services.SNIFF_BYTES
+        by_payload = services.by_payload
+
+        def data(row: int) -> bytes:
+            off = int(poff[row])
+            if off < 0:
+                return sniff.get(int(frm[row]), b"")
+            k = min(int(pav[row]), limit)
+            return read(off, k) if (read is not None and k > 0) else b""
+
+        if self.mapped is not None and len(has):
+            # originator's verdict first, as in the Python path
+            code = np.zeros(len(has), dtype=np.int8)
+            for rel_pos in (fr[has], fo[has]):
+                ok = rel_pos != NONE
+                rows = starts[has][ok] + rel_pos[ok]
+                c = services.candidates(self.mapped, poff[rows], pav[rows], proto[has][ok])
+                tgt = np.nonzero(ok)[0]
+                code[tgt] = np.where(c != services.PRE_NONE, c, code[tgt])
+            for k, name in services.PRE_NAMES.items():
+                svc[has[code == k]] = name
+            has = has[code == services.PRE_MAYBE]
+        st, fol, frl, pl = (
+            starts[has].tolist(),
+            fo[has].tolist(),
+            fr[has].tolist(),
+            proto[has].tolist(),
+        )
+        for j, i in enumerate(has.tolist()):
+            for rel_pos in (fol[j], frl[j]):
+                if rel_pos != NONE:
+                    s = by_payload(pl[j], data(st[j] + rel_pos))
+                    if s:
+                        svc[i] = s
+                        break
+        return svc
+
+    def _payload(self, r: dict[str, np.ndarray], i: int) -> bytes:
+        if not self.opt.payload_service:
+            return b""
+        off = int(r["poff"][i])
+        if off < 0:
+            return self.sniff.get(int(r["frame"][i]), b"")
+        if self.reader is None:
+            return b""
+        n = min(int(r["pavail"][i]), services.SNIFF_BYTES)
+        return self.reader(off, n) if n > 0 else b""
+
+
+def services_req4(t: np.ndarray) -> np.ndarray:
+    return _REQUEST4[t]
+
+
+def services_req6(t: np.ndarray) -> np.ndarray:
+    return _REQUEST6[t]
+
+
+def iter_batches(
+    chunks: Iterable[PacketTable], builder: FlowBuilder
+) -> Iterator[dict[str, np.ndarray]]:
+    """Finished flow batches as the chunks are consumed (bounded memory streaming)."""
+    for t in chunks:
+        b = builder.feed(t)
+        if b is not None:
+            yield b
+    b = builder.finish()
+    if b is not None:
+        yield b
+
+
+def empty_batch() -> dict[str, np.ndarray]:
+    """A zero-row batch with the column dtypes of :meth:`FlowBuilder._aggregate`."""
+    i8, u8, u16, obj = np.int64, np.uint64, np.uint16, object
+    spec = {
+        "start_ns": i8,
+        "end_ns": i8,
+        "zeek_duration_ns": i8,
+        "proto": np.uint8,
+        "orig_hi": u8,
+        "orig_lo": u8,
+        "resp_hi": u8,
+        "resp_lo": u8,
+        "orig_p": u16,
+        "resp_p": u16,
+        "orig_pkts": i8,
+        "resp_pkts": i8,
+        "orig_ip_bytes": i8,
+        "resp_ip_bytes": i8,
+        "orig_payload_bytes": i8,
+        "resp_payload_bytes": i8,
+        "orig_bytes": i8,
+        "resp_bytes": i8,
+        "missed_bytes": i8,
+        "conn_state": obj,
+        "history": obj,
+        "direction": obj,
+        "status": obj,
+        "service": obj,
+        "first_frame": i8,
+        "last_frame": i8,
+        "orig_method": obj,
+        "zeek_swap": np.bool_,
+    }
+    return {k: np.zeros(0, dtype=v) for k, v in spec.items()}

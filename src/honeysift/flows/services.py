@@ -1,0 +1,235 @@
+"""Service guess for a flow: by the first payload bytes when they are recognisable, else by port.
+
+Why payload first: honeypots see IRC on 6669, HTTP on 6667 and bots on odd ports; a port table
+alone mislabels exactly the flows an analyst cares about. Names follow Zeek's conn.log
+``service`` values where Zeek has one (http, ftp, irc, smb, dns, ssh, ssl, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from honeysift.protocols.ftp import looks_like_ftp
+from honeysift.protocols.http import METHODS, looks_like_http
+from honeysift.protocols.irc import looks_like_irc
+
+#: How many leading payload bytes the payload tests look at.
+SNIFF_BYTES = 512
+
+# IANA service-name registry ports, named as Zeek names the analyzer where it has one.
+TCP_PORTS: dict[int, str] = {
+    20: "ftp-data",
+    21: "ftp",
+    22: "ssh",
+    23: "telnet",
+    25: "smtp",
+    53: "dns",
+    80: "http",
+    88: "krb",
+    110: "pop3",
+    111: "portmapper",
+    113: "ident",
+    135: "dce_rpc",
+    139: "smb",
+    143: "imap",
+    389: "ldap",
+    443: "ssl",
+    445: "smb",
+    513: "rlogin",
+    514: "rsh",
+    587: "smtp",
+    993: "ssl",
+    995: "ssl",
+    1080: "socks",
+    1433: "mssql",
+    1723: "pptp",
+    3128: "http",
+    3306: "mysql",
+    3389: "rdp",
+    5060: "sip",
+    5900: "vnc",
+    6379: "redis",
+    8000: "http",
+    8080: "http",
+    8443: "ssl",
+    8888: "http",
+    **{p: "irc" for p in range(6660, 6670)},
+    6697: "irc",
+    7000: "irc",
+}
+UDP_PORTS: dict[int, str] = {
+    53: "dns",
+    67: "dhcp",
+    68: "dhcp",
+    69: "tftp",
+    111: "portmapper",
+    123: "ntp",
+    137: "dns",
+    138: "netbios-dgm",
+    161: "snmp",
+    162: "snmp",
+    500: "ipsec",
+    514: "syslog",
+    1434: "mssql-monitor",
+    1900: "ssdp",
+    3544: "teredo",
+    4789: "vxlan",
+    5060: "sip",
+    5353: "dns",
+    5355: "dns",
+}
+
+
+def port_table(proto: int) -> dict[int, str]:
+    return TCP_PORTS if proto == 6 else UDP_PORTS if proto == 17 else {}
+
+
+def _server_lut(table: dict[int, str]) -> np.ndarray:
+    lut = np.zeros(65536, dtype=bool)
+    lut[list(table)] = True
+    return lut
+
+
+#: Port numbers that look like a server's: a known service port (lookup table by port).
+TCP_SERVER = _server_lut(TCP_PORTS)
+UDP_SERVER = _server_lut(UDP_PORTS)
+
+
+def server_like(proto: np.ndarray, port: np.ndarray) -> np.ndarray:
+    """True where *port* is a known service port, or below 1024, for TCP/UDP rows."""
+    p = port.astype(np.int64)
+    known = np.where(proto == 6, TCP_SERVER[p], np.where(proto == 17, UDP_SERVER[p], False))
+    return ((p < 1024) & (p > 0)) | known
+
+
+def looks_like_smb(data: bytes) -> bool:
+    """NBSS session message (type 0x00, RFC 1002 section 4.3.1) carrying SMB1 or SMB2."""
+    return len(data) >= 8 and data[0] == 0 and data[4:8] in (b"\xffSMB", b"\xfeSMB")
+
+
+def looks_like_dns(data: bytes, tcp: bool = False) -> bool:
+    """RFC 1035 section 4.1.1 header with one to a few questions and a sane first label."""
+    if tcp:
+        if len(data) < 2 or int.from_bytes(data[:2], "big") < 12:
+            return False
+        data = data[2:]
+    if len(data) < 17:
+        return False
+    flags = int.from_bytes(data[2:4], "big")
+    opcode = (flags >> 11) & 0xF
+    qd = int.from_bytes(data[4:6], "big")
+    if opcode not in (0, 1, 2, 4, 5) or not 1 <= qd <= 4 or (flags >> 4) & 0x7 == 7:
+        return False
+    lab = data[12]
+    return 0 < lab <= 63 and len(data) > 12 + lab
+
+
+def by_payload(proto: int, data: bytes) -> str | None:
+    """Service recognised from the first payload bytes of a direction, or None."""
+    if not data:
+        return None
+    if proto == 6:
+        if looks_like_smb(data):
+            return "smb"
+        if looks_like_http(data):
+            return "http"
+        line = data.split(b"\n", 1)[0]
+        if data.startswith((b"220 ", b"220-")) or (
+            line[:5].upper() == b"USER " and line.rstrip(b"\r").count(b" ") == 1
+        ):
+            return "ftp"
+        if looks_like_irc(data):
+            return "irc"
+        if looks_like_ftp(data):
+            return "ftp"
+        return None
+    if proto == 17 and looks_like_dns(data):
+        return "dns"
+    return None
+
+
+def guess(proto: int, orig_p: int, resp_p: int, orig_data: bytes, resp_data: bytes) -> str:
+    """Payload verdict (originator's bytes first), else the responder's port, else ''."""
+    for d in (orig_data, resp_data):
+        s = by_payload(proto, d)
+        if s:
+            return s
+    table = port_table(proto)
+    return table.get(resp_p) or table.get(orig_p) or ""
+
+
+_PREFIXES = sorted(
+    {(m + b"    ")[:4] for m in METHODS}
+    | {
+        b"HTTP",
+        b"220 ",
+        b"220-",
+        b"USER",
+        b"AUTH",
+        b"FEAT",
+        b"SYST",
+        b"OPTS",
+        b"user",
+        b"NICK",
+        b"PASS",
+        b"CAP ",
+        b"SERV",
+        b"NOTI",
+        b"PING",
+        b"ERRO",
+        b"PRIV",
+        b"MODE",
+        b"JOIN",
+    }
+)
+_PREFIX_U32 = np.array([int.from_bytes(p, "big") for p in _PREFIXES], dtype=np.uint32)
+
+
+PRE_NONE, PRE_MAYBE, PRE_DNS, PRE_SMB = 0, 1, 2, 3
+PRE_NAMES = {PRE_DNS: "dns", PRE_SMB: "smb"}
+
+
+def candidates(
+    mapped: np.ndarray, off: np.ndarray, avail: np.ndarray, proto: np.ndarray
+) -> np.ndarray:
+    """Vectorized test on the first 16 payload bytes of many flows: PRE_DNS / PRE_SMB when
+    the bytes alone decide (the same checks as looks_like_dns / looks_like_smb), PRE_MAYBE where
+    a text protocol test could succeed (only those are read and parsed in Python), PRE_NONE
+    otherwise. Payloads not in the file (reassembled fragments, ``off < 0``) are PRE_MAYBE."""
+    n = len(off)
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    idx = np.clip(off[:, None] + np.arange(16), 0, len(mapped) - 1)
+    head = np.asarray(mapped[idx], dtype=np.uint8)
+    head = np.where(np.arange(16) < avail[:, None], head, 0).astype(np.uint8)
+    w0 = (
+        (head[:, 0].astype(np.uint32) << 24)
+        | (head[:, 1].astype(np.uint32) << 16)
+        | (head[:, 2].astype(np.uint32) << 8)
+        | head[:, 3]
+    )
+    w4 = (
+        (head[:, 4].astype(np.uint32) << 24)
+        | (head[:, 5].astype(np.uint32) << 16)
+        | (head[:, 6].astype(np.uint32) << 8)
+        | head[:, 7]
+    )
+    smb = (head[:, 0] == 0) & ((w4 == 0xFF534D42) | (w4 == 0xFE534D42))
+    text = np.isin(w0, _PREFIX_U32) | (head[:, 0] == ord(":")) | (head[:, 0] == ord("@"))
+    qd = (head[:, 4].astype(np.int64) << 8) | head[:, 5]
+    opcode = (head[:, 2] >> 3) & 0xF
+    dns = (
+        (avail >= 17)
+        & (qd >= 1)
+        & (qd <= 4)
+        & np.isin(opcode, (0, 1, 2, 4, 5))
+        & (head[:, 12] > 0)
+        & (head[:, 12] <= 63)
+    )
+    tcp = proto == 6
+    code = np.select(
+        [off < 0, tcp & smb, tcp & text, (proto == 17) & dns],
+        [PRE_MAYBE, PRE_SMB, PRE_MAYBE, PRE_DNS],
+        PRE_NONE,
+    )
+    return code.astype(np.int8)

@@ -1,0 +1,93 @@
+"""The stages wired together once per capture, for commands that need several of them.
+
+``Pipeline(cap)`` builds the flow table (with the per-frame flow index) on first use and keeps
+each frame's timestamp, so that `irc`, `show` and `analyze` read the capture a bounded number
+of times and agree on what a connection is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from honeysift.capture.reader import Capture
+from honeysift.streams.extract import DirectionStream, iter_tcp_streams
+
+#: TCP idle time (s) after which analysis starts a new connection. Zeek's 5 minutes suits
+#: conn.log comparisons (`honeysift flows`), but a bot idling on IRC between two lines is still
+#: one connection: analysis and streams split TCP only on close, reuse (new SYN) or 6 hours idle.
+ANALYSIS_TCP_TIMEOUT = 6 * 3600.0
+
+
+class Pipeline:
+    def __init__(
+        self, cap: Capture, flt=None, *, tcp_timeout: float = ANALYSIS_TCP_TIMEOUT
+    ) -> None:
+        self.cap = cap
+        self.flt = flt
+        self.tcp_timeout = tcp_timeout
+        self._flows = None
+        self._frame_ts: np.ndarray | None = None
+
+    @property
+    def flows(self):
+        if self._flows is None:
+            from honeysift.flows import build_flows
+
+            ts_parts: list[np.ndarray] = []
+
+            def chunks():
+                for t in self.cap.chunks():
+                    ts_parts.append(t.ts_ns)
+                    yield t
+
+            self._flows = build_flows(
+                chunks(),
+                reader=self.cap.frame_bytes,
+                packet_flows=True,
+                tcp_timeout=self.tcp_timeout,
+            )
+            self._frame_ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, np.int64)
+        return self._flows
+
+    @property
+    def frame_ts_ns(self) -> np.ndarray:
+        """Timestamp (ns) of every frame, index = frame number - 1."""
+        _ = self.flows
+        assert self._frame_ts is not None
+        return self._frame_ts
+
+    def ts_of_frame(self, frame: int) -> float:
+        ts = self.frame_ts_ns
+        i = int(frame) - 1
+        return float(ts[i]) / 1e9 if 0 <= i < ts.shape[0] else 0.0
+
+    def flow_row(self, i: int) -> dict:
+        """One flow as a dict with the flow table's column names."""
+        from honeysift.flows import COLUMNS
+
+        f = self.flows
+        return {k: _py(f.column(k)[i]) for k in COLUMNS}
+
+    def tcp_streams(
+        self, flows: Iterable[int] | None = None, *, include_empty: bool = False
+    ) -> dict[tuple[int, int], DirectionStream]:
+        """Reassembled directions keyed by (flow row, direction)."""
+        f = self.flows
+        wanted = set(flows) if flows is not None else None
+        out: dict[tuple[int, int], DirectionStream] = {}
+        for ds in iter_tcp_streams(
+            self.cap,
+            f.packet_flow,
+            f.packet_dir,
+            self.flt,
+            flows=wanted,
+            include_empty=include_empty,
+        ):
+            out[(ds.flow, ds.direction)] = ds
+        return out
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v

@@ -1,0 +1,188 @@
+"""Writing reassembled streams to files named as tcpflow names them, plus an index.
+
+tcpflow 1.6 names a direction ``SRCIP.SPORT-DSTIP.DPORT`` with IPv4 octets zero-padded to three
+digits and ports to five (``172.016.134.191.01045-209.196.044.172.06667``), IPv6 addresses in
+their compressed text form (``::1.00080-::1.44730``), a ``--VLAN`` suffix for tagged traffic and
+``cN`` for the N-th later connection that reused the same addresses and ports. Only directions
+that carried data get a file, as with tcpflow.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honeysift.streams.extract import DirectionStream
+
+
+def tcpflow_addr(addr: str) -> str:
+    if ":" in addr:
+        return addr
+    return ".".join(f"{int(o):03d}" for o in addr.split("."))
+
+
+def tcpflow_name(src: str, sport: int, dst: str, dport: int, vlan: int = -1, reuse: int = 0) -> str:
+    name = f"{tcpflow_addr(src)}.{sport:05d}-{tcpflow_addr(dst)}.{dport:05d}"
+    if vlan >= 0:
+        name += f"--{vlan}"
+    if reuse:
+        name += f"c{reuse}"
+    return name
+
+
+@dataclass(slots=True)
+class StreamIndexEntry:
+    """One line of the stream index (index.csv / index.json)."""
+
+    file: str | None
+    flow_uid: str
+    direction: str  # "orig" (client to server) or "resp"
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    bytes: int
+    segments: int
+    gaps: int
+    missing_bytes: int
+    overlaps: int
+    conflicting_overlaps: int
+    retransmitted_bytes: int
+    first_frame: int
+    last_frame: int
+    first_ts: float | None
+    last_ts: float | None
+    md5: str
+    sha256: str
+    gap_list: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in INDEX_FIELDS}
+
+    def row(self) -> dict:
+        d = self.to_dict()
+        d["gap_list"] = " ".join(f"{o}+{n}" for o, n in self.gap_list)
+        return d
+
+
+INDEX_FIELDS = list(StreamIndexEntry.__dataclass_fields__)
+
+
+def write_streams(
+    streams: Iterable[DirectionStream],
+    flows,
+    outdir: str | os.PathLike[str],
+    *,
+    write_files: bool = True,
+) -> list[StreamIndexEntry]:
+    """Write each non-empty direction to OUTDIR under its tcpflow name; return the index."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    orig_h = flows.column("orig_h")
+    resp_h = flows.column("resp_h")
+    orig_p = flows.columns["orig_p"].tolist()
+    resp_p = flows.columns["resp_p"].tolist()
+    uids = flows.columns["uid"]
+    vlan = flows.columns.get("vlan")
+    seen: dict[str, int] = {}
+    index: list[StreamIndexEntry] = []
+    for ds in streams:
+        f = ds.flow
+        if ds.direction == 0:
+            src, sport, dst, dport = orig_h[f], orig_p[f], resp_h[f], resp_p[f]
+        else:
+            src, sport, dst, dport = resp_h[f], resp_p[f], orig_h[f], orig_p[f]
+        st = ds.stream
+        name = None
+        if st.length > 0:
+            base = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1)
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            name = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1, n)
+            if write_files:
+                _write(out / name, st)
+        index.append(
+            StreamIndexEntry(
+                file=name,
+                flow_uid=str(uids[f]),
+                direction="orig" if ds.direction == 0 else "resp",
+                src=src,
+                sport=sport,
+                dst=dst,
+                dport=dport,
+                bytes=st.length,
+                segments=st.segments,
+                gaps=len(st.gaps),
+                missing_bytes=st.missing_bytes,
+                overlaps=len(st.overlaps),
+                conflicting_overlaps=len(st.conflicts),
+                retransmitted_bytes=st.retransmitted_bytes,
+                first_frame=st.first_frame,
+                last_frame=st.last_frame,
+                first_ts=st.first_ts,
+                last_ts=st.last_ts,
+                md5=st.md5,
+                sha256=st.sha256,
+                gap_list=list(st.gaps),
+            )
+        )
+        st.discard()
+    return index
+
+
+def _write(path: Path, st) -> None:
+    """Write without following a symlink or overwriting something that is not ours."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        for chunk in st.iter_chunks():
+            fh.write(chunk)
+
+
+def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -> None:
+    out = Path(outdir)
+    with open(out / "index.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=INDEX_FIELDS)
+        w.writeheader()
+        for e in index:
+            w.writerow(e.row())
+    with open(out / "index.json", "w") as fh:
+        fh.write("[\n")
+        fh.write(",\n".join(json.dumps(e.to_dict()) for e in index))
+        fh.write("\n]\n")
+
+
+@dataclass(slots=True)
+class ContentGroup:
+    """Streams with identical content: the write-up's ``md5sum * | cut | sort | uniq -c``."""
+
+    count: int
+    md5: str
+    size: int
+    example: str | None
+    files: list[str]
+    sources: list[str]
+
+
+def group_by_content(index: list[StreamIndexEntry]) -> list[ContentGroup]:
+    groups: dict[str, ContentGroup] = {}
+    for e in index:
+        if e.file is None:
+            continue
+        g = groups.get(e.md5)
+        if g is None:
+            g = groups[e.md5] = ContentGroup(0, e.md5, e.bytes, e.file, [], [])
+        g.count += 1
+        g.files.append(e.file)
+        if e.src not in g.sources:
+            g.sources.append(e.src)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.md5))
+
+
+def md5_of(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()

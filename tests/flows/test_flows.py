@@ -1,0 +1,248 @@
+"""Flow records against Zeek's conn.log baselines, tshark's conversations and argus, on the
+real corpus; plus construction details on packets built by hand with scapy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.utils import wrpcap
+
+import honeysift
+from honeysift.capture.table import PacketTable
+from honeysift.flows import build_flows
+from honeysift.flows.render import WRITERS, write
+from tests.flows import corpus_compare as cc
+
+# Traces whose traffic is tunnelled (GRE, ERSPAN, Teredo, VXLAN): Zeek and tshark report the
+# inner connections, we do not decapsulate yet (docs/flows.md counts the effect).
+TUNNELS = {"tunnels__Teredo", "tunnels__gre-sample", "tunnels__vxlan", "erspan"}
+NO_TIMEOUTS = dict(
+    tcp_timeout=1e12,
+    udp_timeout=1e12,
+    icmp_timeout=1e12,
+    other_timeout=1e12,
+    dns_timeout=1e12,
+    close_delay=1e12,
+    partial_close_delay=1e12,
+)
+
+
+def test_zeek_conn_baselines(corpus: Path) -> None:
+    f = cc.zeek_figures(corpus)
+    t = f["total"]
+    no_tun = cc.zeek_figures(corpus, skip=TUNNELS)["total"]
+    # every row the test suite lists outside tunnels is found, with counts and state
+    assert no_tun["matched"] / no_tun["zeek"] >= 0.98, no_tun
+    assert no_tun["cnt_ok"] / no_tun["cnt_n"] >= 0.98, no_tun
+    assert no_tun["st_ok"] / no_tun["st_n"] >= 0.95, no_tun
+    # with the tunnel traces: only inner (decapsulated) connections may be missing
+    missing_inner = sum(
+        1
+        for name, (c, miss) in f["per_trace"].items()
+        for z in miss
+        if name in TUNNELS and z.get("tunnel_parents", "-") != "-"
+    )
+    assert t["matched"] + missing_inner >= 0.98 * t["zeek"], (t, missing_inner)
+    assert t["cnt_ok"] / t["cnt_n"] >= 0.98, t
+    assert t["st_ok"] / t["st_n"] >= 0.95, t
+
+
+def test_tshark_conversations(corpus: Path) -> None:
+    """Per-direction frames, IP bytes and payload bytes as tshark counts them (tshark has no
+    idle timeout, so neither do we here)."""
+    n, ok, bad = cc.conv_figures(corpus, **NO_TIMEOUTS)
+    untunnelled_bad = [b for b in bad if b[0] not in TUNNELS]
+    n_tun = sum(1 for b in cc.conv_rows(corpus) if b[0] in TUNNELS)
+    assert (n - n_tun) and (n - n_tun - len(untunnelled_bad)) / (n - n_tun) >= 0.98, untunnelled_bad
+    assert ok >= 0.85 * n  # tunnels included (docs/flows.md gives the figures)
+
+
+def test_argus_direction_and_status(corpus: Path) -> None:
+    n, d_ok, s_ok, bad = cc.argus_figures(corpus)
+    assert n >= 100
+    assert d_ok / n >= 0.95, bad
+    assert s_ok / n >= 0.95, bad
+
+
+# ------------------------------------------------------------------------- hand-made packets
+A, B = "10.0.0.1", "10.0.0.2"
+
+
+def _flows(tmp_path: Path, pkts, **opt):
+    p = tmp_path / "x.pcap"
+    wrpcap(str(p), pkts)
+    with honeysift.open(str(p)) as cap:
+        return build_flows(cap, **opt)
+
+
+def _tcp(src, dst, sp, dp, flags, seq, ack=0, data=b"", t=0.0):
+    pkt = (
+        Ether()
+        / IP(src=src, dst=dst)
+        / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
+        / data
+    )
+    pkt.time = 1_000_000_000 + t
+    return pkt
+
+
+def _handshake(t0=0.0, isn_c=1000, isn_s=5000, sp=40000):
+    return [
+        _tcp(A, B, sp, 80, "S", isn_c, t=t0),
+        _tcp(B, A, 80, sp, "SA", isn_s, isn_c + 1, t=t0 + 0.01),
+        _tcp(A, B, sp, 80, "A", isn_c + 1, isn_s + 1, t=t0 + 0.02),
+        _tcp(A, B, sp, 80, "PA", isn_c + 1, isn_s + 1, b"GET / HTTP/1.0\r\n\r\n", t=t0 + 0.03),
+        _tcp(B, A, 80, sp, "PA", isn_s + 1, isn_c + 19, b"HTTP/1.0 200 OK\r\n\r\n", t=t0 + 0.04),
+        _tcp(A, B, sp, 80, "FA", isn_c + 19, isn_s + 20, t=t0 + 0.05),
+        _tcp(B, A, 80, sp, "FA", isn_s + 20, isn_c + 20, t=t0 + 0.06),
+        _tcp(A, B, sp, 80, "A", isn_c + 20, isn_s + 21, t=t0 + 0.07),
+    ]
+
+
+def test_complete_connection(tmp_path: Path) -> None:
+    r = list(_flows(tmp_path, _handshake()))
+    assert len(r) == 1
+    f = r[0]
+    assert (f["orig_h"], f["orig_p"], f["resp_h"], f["resp_p"]) == (A, 40000, B, 80)
+    assert (f["orig_pkts"], f["resp_pkts"]) == (5, 3)
+    assert (f["orig_bytes"], f["resp_bytes"]) == (18, 19)
+    assert f["conn_state"] == "SF" and f["history"] == "ShADdFf"  # the server never sent a bare ACK
+    assert f["direction"] == "->" and f["status"] == "FIN" and f["service"] == "http"
+    assert f["orig_method"] == "syn" and f["first_frame"] == 1 and f["last_frame"] == 8
+    assert f["zeek_duration"] == pytest.approx(0.06)  # the final ACK is not counted
+
+
+def test_reuse_after_close_and_idle_split(tmp_path: Path) -> None:
+    pkts = _handshake(0.0) + _handshake(1.0, isn_c=9000, isn_s=7000)
+    assert len(_flows(tmp_path, pkts)) == 2
+    # a UDP exchange split by the idle timeout
+    u = [Ether() / IP(src=A, dst=B) / UDP(sport=5000, dport=9999) / b"x" for _ in range(3)]
+    for i, t in enumerate((0.0, 1.0, 100.0)):
+        u[i].time = 1_000_000_000 + t
+    r = _flows(tmp_path, u)
+    assert [x["orig_pkts"] for x in r] == [2, 1]
+    assert len(_flows(tmp_path, u, udp_timeout=1000)) == 1
+
+
+def test_missing_syn_uses_ports_and_marks_uncertain(tmp_path: Path) -> None:
+    pkts = _handshake()[4:]  # starts with the server's data
+    f = next(iter(_flows(tmp_path, pkts)))
+    assert (f["orig_p"], f["resp_p"]) == (40000, 80)
+    assert f["orig_method"] == "port" and f["direction"] == "<?>"
+    assert f["history"].startswith("^")
+    synack_first = _handshake()[1:]
+    g = next(iter(_flows(tmp_path, synack_first)))
+    assert g["orig_method"] == "synack" and g["orig_p"] == 40000
+
+
+def test_rejected_and_icmp_echo_pairing(tmp_path: Path) -> None:
+    rej = [_tcp(A, B, 1234, 23, "S", 1), _tcp(B, A, 23, 1234, "RA", 0, 2, t=0.01)]
+    f = next(iter(_flows(tmp_path, rej)))
+    assert f["conn_state"] == "REJ" and f["status"] == "RST"
+    echo = [
+        Ether() / IP(src=A, dst=B) / ICMP(type=8, id=1),
+        Ether() / IP(src=B, dst=A) / ICMP(type=0, id=1),
+    ]
+    r = list(_flows(tmp_path, echo))
+    assert len(r) == 1 and (r[0]["orig_p"], r[0]["resp_p"]) == (8, 0)
+    assert r[0]["status"] == "ECO" and r[0]["direction"] == "<->"
+
+
+def test_payload_service_on_odd_port(tmp_path: Path) -> None:
+    irc = [_tcp(A, B, 40001, 31337, "PA", 1, 1, b"NICK bot\r\nUSER a b c :d\r\n")]
+    assert next(iter(_flows(tmp_path, irc)))["service"] == "irc"
+    smb = [_tcp(A, B, 40002, 9999, "PA", 1, 1, b"\x00\x00\x00\x2f\xffSMBr" + b"\x00" * 40)]
+    assert next(iter(_flows(tmp_path, smb)))["service"] == "smb"
+
+
+def test_empty_and_non_ip(tmp_path: Path) -> None:
+    arp = [Ether() / ARP(psrc=A, pdst=B)]
+    for res in (_flows(tmp_path, arp, packet_flows=True), build_flows([PacketTable.empty()])):
+        assert len(res) == 0 and list(res) == []
+        for fmt in WRITERS:
+            buf = io.BytesIO() if fmt == "parquet" else io.StringIO()
+            write(res, fmt, buf)
+    assert _flows(tmp_path, arp, packet_flows=True).packet_flow.tolist() == [-1]
+
+
+def test_chunked_equals_whole_and_packet_flows(corpus: Path, monkeypatch) -> None:
+    """Small chunks and rounds (flows finished early, live rows carried) give the same flows."""
+    from honeysift.flows import build as fb
+
+    trace = corpus / "traces" / "irc-dcc-send.pcapng"
+    with honeysift.open(str(trace)) as cap:
+        whole = build_flows(cap, packet_flows=True)
+    monkeypatch.setattr(fb, "MIN_ROUND", 8)
+    with honeysift.open(str(trace), block_size=4096) as cap:
+        small = build_flows(cap, packet_flows=True)
+    with honeysift.open(str(corpus / "traces" / "tunnels__Teredo.pcap"), block_size=2048) as cap:
+        teredo_small = [r["conn_state"] for r in build_flows(cap)]
+    monkeypatch.setattr(fb, "MIN_ROUND", 1 << 18)
+    with honeysift.open(str(corpus / "traces" / "tunnels__Teredo.pcap")) as cap:
+        assert teredo_small == [r["conn_state"] for r in build_flows(cap)]
+    assert [dict(r) for r in whole] == [dict(r) for r in small]
+    assert np.array_equal(whole.packet_flow, small.packet_flow)
+    # every frame of a flow points to it, and its direction counts add up
+    pf, pd = whole.packet_flow, whole.packet_dir
+    for i, r in enumerate(whole):
+        assert int(((pf == i) & (pd == 0)).sum()) == r["orig_pkts"]
+        assert int(((pf == i) & (pd == 1)).sum()) == r["resp_pkts"]
+
+
+def test_renderers(corpus: Path, tmp_path: Path) -> None:
+    with honeysift.open(str(corpus / "traces" / "ftp__ipv4.pcap")) as cap:
+        res = build_flows(cap)
+    out = io.StringIO()
+    write(res, "zeek", out)
+    rows = cc.read_zeek_log_text(out.getvalue())
+    assert len(rows) == len(res) and rows[0]["id.resp_p"] == "21"
+    out = io.StringIO()
+    write(res, "csv", out)
+    assert len(list(csv.DictReader(io.StringIO(out.getvalue())))) == len(res)
+    out = io.StringIO()
+    write(res, "json", out)
+    assert json.loads(out.getvalue().splitlines()[0])["resp_p"] == 21
+    out = io.StringIO()
+    write(res, "table", out)
+    assert out.getvalue().split()[:3] == ["StartTime", "Proto", "SrcAddr"]
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "f.parquet"
+    with open(p, "wb") as fh:
+        write(res, "parquet", fh)
+    assert pq.read_table(p).num_rows == len(res)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 255),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 40),
+            st.floats(0, 400),
+        ),
+        max_size=30,
+    )
+)
+def test_fuzz_tcp_flags_never_raise(tmp_path_factory, pkts) -> None:
+    d = tmp_path_factory.mktemp("fz")
+    built = []
+    for who, flags, seq, n, t in sorted(pkts, key=lambda p: p[4]):
+        s, dd = (A, B) if who % 2 else (B, A)
+        sp, dp = (1000 + who, 80) if who % 2 else (80, 1000 + who - 1)
+        built.append(_tcp(s, dd, sp, dp, flags, seq, seq ^ 0x5555, b"x" * n, t=t))
+    if not built:
+        return
+    res = _flows(d, built)
+    assert sum(r["orig_pkts"] + r["resp_pkts"] for r in res) == len(built)
