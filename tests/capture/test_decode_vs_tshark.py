@@ -45,6 +45,51 @@ def _ns(epoch: str) -> int:
     return int(sec) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
+_LAYER_FIELDS = {
+    "ip": ("ip.src", "ip.dst", "ip.proto", "ip.len", "ip.ttl", "ip.id"),
+    "ipv6": ("ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen"),
+    "tcp": ("tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len"),
+    "udp": ("udp.srcport", "udp.dstport", "udp.length"),
+    "icmp": ("icmp.type", "icmp.code"),
+    "icmpv6": ("icmpv6.type", "icmpv6.code"),
+}
+
+
+def _check_outer(i, r, tun, k, check) -> None:
+    check(i, "outer src", halves_to_addr(tun["src_hi"][k], tun["src_lo"][k]), r["ip.src"])
+    check(i, "outer dst", halves_to_addr(tun["dst_hi"][k], tun["dst_lo"][k]), r["ip.dst"])
+    check(i, "outer proto", int(tun["proto"][k]), int(r["ip.proto"]))
+    check(i, "outer ip_len", int(tun["ip_len"][k]), int(r["ip.len"]))
+    check(i, "outer sport", int(tun["sport"][k]), int(r["udp.srcport"]))
+    check(i, "outer dport", int(tun["dport"][k]), int(r["udp.dstport"]))
+    check(i, "outer payload_len", int(tun["payload_len"][k]), int(r["udp.length"]) - 8)
+
+
+def _innermost(r: dict[str, str]) -> dict[str, str]:
+    """For tunnel traces (every occurrence recorded): keep the occurrence of each layer that
+    belongs to the innermost packet, i.e. the last IP layer before any ICMP error's quote."""
+    protos = r["frame.protocols"].split(":")
+    stop = next((k for k, p in enumerate(protos) if p in ("icmp", "icmpv6")), len(protos))
+    ip_layers = [k for k, p in enumerate(protos[:stop]) if p in ("ip", "ipv6")]
+    out = dict(r)
+    if not ip_layers:
+        return out
+    inner = ip_layers[-1]
+    out["_inner"] = protos[inner]
+    for layer, names in _LAYER_FIELDS.items():
+        positions = [k for k, p in enumerate(protos) if p == layer]
+        # the occurrence at or after the innermost IP layer (the first such), else none
+        pick = next((n for n, k in enumerate(positions) if k >= inner), None)
+        if layer in ("ip", "ipv6"):
+            pick = next((n for n, k in enumerate(positions) if k == inner), None)
+        for f in names:
+            vals = r[f].split(",") if r[f] else []
+            out[f] = vals[pick] if pick is not None and pick < len(vals) else ""
+    if out["_inner"] == "ipv6":
+        out["ip.src"] = ""
+    return out
+
+
 def test_at_least_twenty_traces_recorded():
     assert len(TRACES) >= 20
 
@@ -62,14 +107,26 @@ def test_fields_agree_with_tshark(name: str) -> None:
         if ours != theirs:
             problems.append(f"frame {i + 1} {field}: ours={ours!r} tshark={theirs!r}")
 
+    outer0 = {}
+    if t.tunnels is not None:
+        for k, row in enumerate(t.tunnels["row"].tolist()):
+            outer0.setdefault(row, k)
     for i, r in enumerate(rows):
+        if "frame.protocols" in r:
+            r = _innermost(r)
+            if i in outer0 and "ipv6" not in r["frame.protocols"] and t.ip_version[i] == 6:
+                # Teredo through a relay port (not 3544): Zeek decapsulates it (its conn.log has
+                # the inner connections), tshark's Teredo heuristic is off by default. Compare
+                # tshark's view with the outer layer we recorded instead.
+                _check_outer(i, r, t.tunnels, outer0[i], check)
+                continue
         check(i, "frame", int(t.frame[i]), int(r["frame.number"]))
         check(i, "origlen", int(t.origlen[i]), int(r["frame.len"]))
         check(i, "caplen", int(t.caplen[i]), int(r["frame.cap_len"]))
         check(i, "ts_ns", int(t.ts_ns[i]), _ns(r["frame.time_epoch"]))
         if r["vlan.id"]:
             check(i, "vlan", int(t.vlan[i]), int(r["vlan.id"]))
-        if r["ip.src"]:
+        if r["ip.src"] and r.get("_inner") != "ipv6":
             check(i, "ip_version", int(t.ip_version[i]), 4)
             check(i, "src", halves_to_addr(t.src_hi[i], t.src_lo[i]), r["ip.src"])
             check(i, "dst", halves_to_addr(t.dst_hi[i], t.dst_lo[i]), r["ip.dst"])

@@ -11,13 +11,15 @@ FIELDS=(frame.number frame.len frame.cap_len frame.time_epoch ip.src ip.dst ipv6
         tcp.seq_raw tcp.ack_raw tcp.len udp.srcport udp.dstport udp.length icmp.type icmp.code
         icmpv6.type icmpv6.code vlan.id)
 args=(); for f in "${FIELDS[@]}"; do args+=(-e "$f"); done
-# Tunnel traces (GRE, Teredo, VXLAN, ERSPAN) are left out: tshark decodes the inner packets,
-# honeysift's packet table describes the outer one.
+# Tunnel traces (GRE, ERSPAN, Teredo, VXLAN): the packet table's main columns describe the
+# innermost packet, so for them every occurrence of each field is recorded (comma-joined), with
+# frame.protocols to tell which occurrence belongs to the innermost packet.
 for trace in "$CORPUS"/traces/*; do
     name=$(basename "$trace"); name=${name%%.*}
-    case $name in tunnels__*|erspan) continue;; esac
+    occ=f; extra=()
+    case $name in tunnels__*|erspan) occ=a; extra=(-e frame.protocols);; esac
     {
-        echo "# tshark -n -r traces/$(basename "$trace") -T fields -E header=y -E separator=/t -E occurrence=f ${args[*]}"
-        tshark -n -r "$trace" -T fields -E header=y -E separator=/t -E occurrence=f "${args[@]}"
-    } | gzip -9n > "$OUT/$name.tsv.gz"
+        echo "# tshark -n -r traces/$(basename "$trace") -T fields -E header=y -E separator=/t -E occurrence=$occ ${args[*]} ${extra[*]}"
+        tshark -n -r "$trace" -T fields -E header=y -E separator=/t -E occurrence=$occ "${args[@]}" "${extra[@]}"
+    } 2>/dev/null | gzip -9n > "$OUT/$name.tsv.gz"
 done

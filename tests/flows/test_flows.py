@@ -44,14 +44,23 @@ def test_zeek_conn_baselines(corpus: Path) -> None:
     assert no_tun["matched"] / no_tun["zeek"] >= 0.98, no_tun
     assert no_tun["cnt_ok"] / no_tun["cnt_n"] >= 0.98, no_tun
     assert no_tun["st_ok"] / no_tun["st_n"] >= 0.95, no_tun
-    # with the tunnel traces: only inner (decapsulated) connections may be missing
-    missing_inner = sum(
+    # with the tunnel traces: the reader decapsulates GRE/ERSPAN/Teredo/VXLAN, so the inner
+    # connections match; only the outer UDP connections of Teredo and VXLAN, which Zeek also
+    # logs, may be missing until the flow builder emits them from PacketTable.tunnels
+    missing_outer = sum(
         1
         for name, (c, miss) in f["per_trace"].items()
         for z in miss
-        if name in TUNNELS and z.get("tunnel_parents", "-") != "-"
+        if name in TUNNELS
+        and z.get("proto") == "udp"
+        and z.get("tunnel_parents", "-") == "-"
+        and (
+            "3544" in (z.get("id.orig_p"), z.get("id.resp_p"))
+            or "4789" in (z.get("id.orig_p"), z.get("id.resp_p"))
+            or z.get("service") == "teredo"
+        )
     )
-    assert t["matched"] + missing_inner >= 0.98 * t["zeek"], (t, missing_inner)
+    assert t["matched"] + missing_outer >= 0.98 * t["zeek"], (t, missing_outer)
     assert t["cnt_ok"] / t["cnt_n"] >= 0.98, t
     assert t["st_ok"] / t["st_n"] >= 0.95, t
 

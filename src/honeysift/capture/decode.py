@@ -135,7 +135,220 @@ def decode_frames(
     status[frag & (status == ST_OK)] = ST_FRAGMENT
     cols["l4_off"][:] = np.minimum(l4, 0xFFFF)
     _transport(buf, data_off, cap, l4, ip_end, np.flatnonzero(status == ST_OK), cols)
+    tunnels = _decapsulate(buf, data_off, cap, origlen, cols)
+    if tunnels is not None:
+        cols["_tunnels"] = tunnels
     return cols
+
+
+# Tunnel types (PacketTable.tunnels["type"])
+TUN_GRE, TUN_TEREDO, TUN_VXLAN, TUN_IPIP, TUN_ERSPAN = 1, 2, 3, 4, 5
+TUNNEL_NAMES = {
+    TUN_GRE: "gre",
+    TUN_TEREDO: "teredo",
+    TUN_VXLAN: "vxlan",
+    TUN_IPIP: "ip-in-ip",
+    TUN_ERSPAN: "erspan",
+}
+TEREDO_PORT = 3544
+VXLAN_PORT = 4789
+_OUTER_KEYS = (
+    "ip_version",
+    "src_hi",
+    "src_lo",
+    "dst_hi",
+    "dst_lo",
+    "proto",
+    "sport",
+    "dport",
+    "ip_len",
+    "payload_len",
+    "ethertype",
+    "l3_off",
+    "ip_hlen",
+    "ttl",
+    "ip_id",
+    "ip_flags",
+    "frag_off",
+    "l4_off",
+    "payload_off",
+)
+_RESET = (
+    "ip_version",
+    "src_hi",
+    "src_lo",
+    "dst_hi",
+    "dst_lo",
+    "proto",
+    "ip_len",
+    "ip_hlen",
+    "ttl",
+    "ip_id",
+    "ip_flags",
+    "frag_off",
+    "l4_off",
+    "sport",
+    "dport",
+    "tcp_flags",
+    "seq",
+    "ack",
+    "win",
+    "icmp_type",
+    "icmp_code",
+    "payload_off",
+    "payload_len",
+)
+
+
+def _inner_ethernet(b: bytes, off: int) -> tuple[int, int] | None:
+    """(ethertype, offset of its payload) of an Ethernet frame carried at ``off`` in ``b``."""
+    if off + 14 > len(b):
+        return None
+    et = int.from_bytes(b[off + 12 : off + 14], "big")
+    pos = off + 14
+    for _ in range(2):
+        if et not in _TAG_TPIDS or pos + 4 > len(b):
+            break
+        et = int.from_bytes(b[pos + 2 : pos + 4], "big")
+        pos += 4
+    return et, pos
+
+
+def _tunnel_payload(
+    kind_proto: int, sport: int, dport: int, b: bytes, start: int
+) -> tuple[int, int, int] | None:
+    """Look inside one transport payload (``b[start:]``): (tunnel type, inner ethertype, inner
+    IP offset) when it is a tunnel we decode, else None. References: RFC 2784/2890 (GRE),
+    the ERSPAN drafts (types II and III), RFC 4380 section 5.1.1 (Teredo), RFC 7348 (VXLAN),
+    RFC 2003 and RFC 4213 (IP in IP, 6in4)."""
+    if kind_proto in (4, 41):
+        return TUN_IPIP, 0x0800 if kind_proto == 4 else 0x86DD, start
+    if kind_proto == 47:
+        if start + 4 > len(b):
+            return None
+        flags = int.from_bytes(b[start : start + 2], "big")
+        if flags & 0x0007:  # version 1 is PPTP's enhanced GRE: not decoded
+            return None
+        ptype = int.from_bytes(b[start + 2 : start + 4], "big")
+        off = start + 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+        if ptype in (0x0800, 0x86DD):
+            return TUN_GRE, ptype, off
+        if ptype == 0x6558:  # transparent Ethernet bridging
+            inner = _inner_ethernet(b, off)
+            return (TUN_GRE, inner[0], inner[1]) if inner else None
+        if ptype in (0x88BE, 0x22EB):  # ERSPAN type II (8-byte header) / III (12, +8 with O bit)
+            if ptype == 0x88BE and not flags & 0x1000:
+                hdr = 0  # type I: no ERSPAN header at all
+            elif ptype == 0x88BE:
+                hdr = 8
+            else:
+                if off + 12 > len(b):
+                    return None
+                hdr = 12 + (8 if b[off + 11] & 0x01 else 0)
+            inner = _inner_ethernet(b, off + hdr)
+            return (TUN_ERSPAN, inner[0], inner[1]) if inner else None
+        return None
+    if kind_proto == 17 and VXLAN_PORT not in (sport, dport):
+        off = start
+        if off + 2 <= len(b) and b[off : off + 2] == b"\x00\x01":  # authentication indicator
+            if off + 4 > len(b):
+                return None
+            off += 4 + b[off + 2] + b[off + 3] + 9
+        if off + 2 <= len(b) and b[off : off + 2] == b"\x00\x00":  # origin indication
+            off += 8
+        if off + 40 > len(b) or b[off] >> 4 != 6:
+            return None
+        plen = int.from_bytes(b[off + 4 : off + 6], "big")
+        if off + 40 + plen != len(b):
+            return None
+        if TEREDO_PORT not in (sport, dport) and not _teredo_addresses(b[off + 8 : off + 40]):
+            return None  # off port 3544 (a relay), only with a Teredo or link-local address
+        return TUN_TEREDO, 0x86DD, off
+    if kind_proto == 17 and VXLAN_PORT in (sport, dport):
+        if start + 8 > len(b) or not b[start] & 0x08:
+            return None
+        inner = _inner_ethernet(b, start + 8)
+        return (TUN_VXLAN, inner[0], inner[1]) if inner else None
+    return None
+
+
+def _teredo_addresses(addrs: bytes) -> bool:
+    """Either address in the Teredo prefix 2001::/32 (RFC 4380 section 2.6) or link-local."""
+    return any(
+        a[:4] == b"\x20\x01\x00\x00" or a[:2] == b"\xfe\x80" for a in (addrs[:16], addrs[16:32])
+    )
+
+
+def _decapsulate(buf, data_off, cap, origlen, cols) -> dict[str, np.ndarray] | None:
+    """Replace the L3/L4 columns of tunnelled frames by the inner packet's; keep the outer
+    layers in a sparse table (PacketTable.tunnels). Up to three levels deep."""
+    st, proto = cols["status"], cols["proto"]
+    sport, dport = cols["sport"], cols["dport"]
+    out: dict[str, list] = {k: [] for k in ("row", "type", "depth", *_OUTER_KEYS)}
+    for depth in range(3):
+        udp_tun = (proto == 17) & (
+            np.isin(sport, (TEREDO_PORT, VXLAN_PORT)) | np.isin(dport, (TEREDO_PORT, VXLAN_PORT))
+        )
+        # Teredo relays use other ports: UDP payloads that start like IPv6 or a Teredo header
+        maybe = np.flatnonzero(
+            (st == ST_OK) & (proto == 17) & ~udp_tun & (cols["payload_len"] >= 40)
+        )
+        if maybe.size:
+            first = gather(buf, data_off[maybe] + cols["payload_off"][maybe].astype(np.int64), 2)
+            hit = ((first[:, 0] >> 4) == 6) | ((first[:, 0] == 0) & (first[:, 1] <= 1))
+            udp_tun[maybe[hit]] = True
+        cand = np.flatnonzero((st == ST_OK) & (np.isin(proto, (4, 41, 47)) | udp_tun))
+        if not cand.size:
+            break
+        rows, types, ets, l3s, ends = [], [], [], [], []
+        for i in cand.tolist():
+            start = int(cols["payload_off"][i])
+            end = min(start + int(cols["payload_len"][i]), int(cap[i]))
+            o = int(data_off[i])
+            b = bytes(buf[o : o + end])
+            got = _tunnel_payload(int(proto[i]), int(sport[i]), int(dport[i]), b, start)
+            if got is None or got[1] not in (0x0800, 0x86DD) or got[2] >= end:
+                continue
+            rows.append(i)
+            types.append(got[0])
+            ets.append(got[1])
+            l3s.append(got[2])
+            ends.append(end)
+        if not rows:
+            break
+        k = np.asarray(rows, dtype=np.int64)
+        out["row"].append(k)
+        out["type"].append(np.asarray(types, dtype=np.uint8))
+        out["depth"].append(np.full(k.shape[0], depth, dtype=np.uint8))
+        for key in _OUTER_KEYS:
+            out[key].append(cols[key][k].copy())
+        for key in _RESET:
+            cols[key][k] = 0
+        n = cap.shape[0]
+        l3 = np.zeros(n, dtype=np.int64)
+        l3[k] = l3s
+        l2_end = np.zeros(n, dtype=np.int64)
+        l2_end[k] = ends
+        et = np.asarray(ets, dtype=np.uint32)
+        cols["ethertype"][k] = et
+        cols["l3_off"][k] = np.minimum(l3[k], 0xFFFF)
+        l4 = np.zeros(n, dtype=np.int64)
+        ip_end = np.zeros(n, dtype=np.int64)
+        frag = np.zeros(n, dtype=bool)
+        v4, v6 = k[et == 0x0800], k[et == 0x86DD]
+        if v4.size:
+            _ipv4(buf, data_off, cap, origlen, l3, v4, cols, l4, ip_end, frag)
+        if v6.size:
+            _ipv6(buf, data_off, cap, origlen, l3, v6, cols, l4, ip_end, frag)
+        ip_end[k] = np.minimum(ip_end[k], l2_end[k])
+        st[k[frag[k] & (st[k] == ST_OK)]] = ST_FRAGMENT
+        cols["l4_off"][k] = np.minimum(l4[k], 0xFFFF)
+        _transport(buf, data_off, cap, l4, ip_end, k[st[k] == ST_OK], cols)
+    if not out["row"]:
+        return None
+    tun = {key: np.concatenate(v) for key, v in out.items()}
+    order = np.lexsort((tun["depth"], tun["row"]))
+    return {key: v[order] for key, v in tun.items()}
 
 
 def _arp(buf, data_off, cap, l3, et, status, cols) -> None:

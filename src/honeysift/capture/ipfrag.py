@@ -156,9 +156,12 @@ class Defragmenter:
         return left
 
 
-def _decode_datagram(data: bytes, row: int, cols: dict, frame0: int) -> None:
-    """Fill the transport columns of *row* from a whole reassembled datagram payload."""
+def _decode_datagram(data: bytes, row: int, cols: dict, frame0: int, depth: int = 0) -> None:
+    """Fill the transport columns of *row* from a whole reassembled datagram payload; a tunnel
+    inside it (GRE, ERSPAN, IP in IP, Teredo, VXLAN) is followed to the inner packet."""
     proto = int(cols["proto"][row])
+    if depth < 3 and _follow_tunnel(data, row, cols, frame0, depth):
+        return
     payload = data
     if proto == 6 and len(data) >= 20:
         sport, dport, seq, ack, off, flags, win = struct.unpack_from(">HHIIBBH", data, 0)
@@ -183,3 +186,64 @@ def _decode_datagram(data: bytes, row: int, cols: dict, frame0: int) -> None:
     cols["payload_off"][row] = 0
     cols["payload_len"][row] = len(payload)
     cols.setdefault("_extra", {})[frame0 + row + 1] = payload
+
+
+def _follow_tunnel(data: bytes, row: int, cols: dict, frame0: int, depth: int) -> bool:
+    """Decapsulate a tunnel found in a reassembled datagram (the rare path, scalar code)."""
+    from honeysift.capture.decode import _OUTER_KEYS, _tunnel_payload
+
+    proto = int(cols["proto"][row])
+    start, sport, dport = 0, 0, 0
+    if proto == 17:
+        if len(data) < 8:
+            return False
+        sport, dport, ulen = struct.unpack_from(">HHH", data, 0)
+        data = data[8:ulen] if 8 <= ulen <= len(data) else data[8:]
+    elif proto not in (4, 41, 47):
+        return False
+    got = _tunnel_payload(proto, sport, dport, data, start)
+    if got is None or got[1] not in (0x0800, 0x86DD):
+        return False
+    kind, et, off = got
+    inner = data[off:]
+    outer = {k: cols[k][row] for k in _OUTER_KEYS}
+    outer["payload_off"] = 0  # the payload of a reassembled datagram is not in one frame
+    outer["sport"], outer["dport"] = sport, dport
+    outer["payload_len"] = len(data)
+    if et == 0x0800:
+        if len(inner) < 20 or inner[0] >> 4 != 4:
+            return False
+        ihl = (inner[0] & 15) * 4
+        tot, ident, ff, ttl, iproto = struct.unpack_from(">HHHBB", inner, 2)
+        if ihl < 20 or len(inner) < ihl or ff & 0x3FFF:
+            return False  # a fragment inside a tunnel inside a fragment: not followed
+        cols["ip_version"][row] = 4
+        cols["src_hi"][row] = cols["dst_hi"][row] = 0
+        cols["src_lo"][row] = 0x0000FFFF00000000 | int.from_bytes(inner[12:16], "big")
+        cols["dst_lo"][row] = 0x0000FFFF00000000 | int.from_bytes(inner[16:20], "big")
+        cols["ip_len"][row], cols["ip_hlen"][row], cols["ttl"][row], cols["ip_id"][row] = (
+            tot,
+            ihl,
+            ttl,
+            ident,
+        )
+        cols["ip_flags"][row] = 2 if ff & 0x4000 else 0
+        body = inner[ihl : max(ihl, min(tot, len(inner)))]
+    else:
+        if len(inner) < 40 or inner[0] >> 4 != 6:
+            return False
+        plen = int.from_bytes(inner[4:6], "big")
+        iproto = inner[6]
+        cols["ip_version"][row] = 6
+        cols["src_hi"][row] = int.from_bytes(inner[8:16], "big")
+        cols["src_lo"][row] = int.from_bytes(inner[16:24], "big")
+        cols["dst_hi"][row] = int.from_bytes(inner[24:32], "big")
+        cols["dst_lo"][row] = int.from_bytes(inner[32:40], "big")
+        cols["ip_len"][row], cols["ip_hlen"][row], cols["ttl"][row] = plen + 40, 40, inner[7]
+        body = inner[40 : 40 + plen]
+    cols["proto"][row] = iproto
+    cols["ethertype"][row] = et
+    tun = cols.setdefault("_tunnels_frag", [])
+    tun.append((row, kind, depth, outer))
+    _decode_datagram(body, row, cols, frame0, depth + 1)
+    return True

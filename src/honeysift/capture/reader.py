@@ -190,7 +190,8 @@ class Capture:
                     )
             defrag.process(raw.buf, raw.data_off, raw.caplen, cols, frame0)
             extra = cols.pop("_extra", {})
-            table = PacketTable(**cols, extra_payload=extra)
+            tunnels = _merge_tunnels(cols.pop("_tunnels", None), cols.pop("_tunnels_frag", None))
+            table = PacketTable(**cols, extra_payload=extra, tunnels=tunnels)
             frame0 += n
             if self.progress is not None:
                 self.progress(int(raw.base + (raw.data_off[-1] if n else 0)), self.size)
@@ -229,7 +230,7 @@ class Capture:
         """Rows of *table* a compiled filter (``honeysift.filters.bpf``) selects."""
         if flt is None:
             return table
-        return table.take(flt.mask(table, self.frame_bytes_at))
+        return table.take(flt.mask(table.outer_view(), self.frame_bytes_at))
 
     def payload(self, table: PacketTable, i: int) -> bytes:
         """The transport payload of row *i* (the whole datagram's for reassembled fragments)."""
@@ -239,3 +240,29 @@ class Capture:
         start = int(table.payload_off[i])
         avail = max(0, min(int(table.payload_len[i]), int(table.caplen[i]) - start))
         return self.frame_bytes(int(table.offset[i]) + start, avail)
+
+
+def _merge_tunnels(tunnels: dict | None, from_frags: list | None) -> dict | None:
+    """Add the outer layers found inside reassembled datagrams to the chunk's tunnel table."""
+    if not from_frags:
+        return tunnels
+    from honeysift.capture.decode import _OUTER_KEYS
+
+    extra = {
+        "row": np.asarray([r for r, _, _, _ in from_frags], dtype=np.int64),
+        "type": np.asarray([k for _, k, _, _ in from_frags], dtype=np.uint8),
+        "depth": np.asarray([d for _, _, d, _ in from_frags], dtype=np.uint8),
+    }
+    for key in _OUTER_KEYS:
+        extra[key] = np.asarray([o[key] for _, _, _, o in from_frags]).astype(
+            tunnels[key].dtype if tunnels else np.uint64
+        )
+    if tunnels is None:
+        from honeysift.capture.table import COLUMN_DTYPES
+
+        return {
+            k: (v.astype(COLUMN_DTYPES[k]) if k in COLUMN_DTYPES else v) for k, v in extra.items()
+        }
+    merged = {k: np.concatenate([tunnels[k], extra[k]]) for k in tunnels}
+    order = np.lexsort((merged["depth"], merged["row"]))
+    return {k: v[order] for k, v in merged.items()}

@@ -112,6 +112,14 @@ class PacketTable:
     )  # bool: the L3/L4 fields describe an IP datagram reassembled from fragments
     # Payloads of reassembled datagrams: frame number -> the whole L4 segment's payload bytes.
     extra_payload: dict[int, bytes]
+    # Outer layers of tunnelled frames (GRE, ERSPAN, Teredo, VXLAN, IP in IP), whose main columns
+    # describe the innermost packet: None, or a dict of equal-length arrays, one entry per outer
+    # layer, outermost first: "row" (int64 row in this table), "type" (uint8, TUN_* in decode.py),
+    # "depth" (uint8, 0 = outermost), and that layer's values of the columns "ip_version",
+    # "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport", "ip_len", "payload_len",
+    # "ethertype", "l3_off", "ip_hlen", "ttl", "ip_id", "ip_flags", "frag_off", "l4_off",
+    # "payload_off".
+    tunnels: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
@@ -121,9 +129,26 @@ class PacketTable:
         """float64 epoch seconds (derived from ``ts_ns``)."""
         return self.ts_ns / 1e9
 
+    def outer_view(self) -> PacketTable:
+        """The table as the outermost headers describe it (what tcpdump filters look at):
+        tunnelled rows get their outermost layer's values back, transport fields they lack are 0."""
+        if self.tunnels is None:
+            return self
+        tun = self.tunnels
+        first = tun["depth"] == 0
+        rows = tun["row"][first]
+        cols = {name: getattr(self, name) for name in COLUMN_DTYPES}
+        cols = {k: (v.copy() if k in tun or k in _TRANSPORT_ONLY else v) for k, v in cols.items()}
+        for k in tun:
+            if k in cols:
+                cols[k][rows] = tun[k][first]
+        for k in _TRANSPORT_ONLY:
+            cols[k][rows] = 0
+        return PacketTable(**cols, extra_payload=self.extra_payload, tunnels=None)
+
     @staticmethod
     def column_names() -> list[str]:
-        return [f.name for f in fields(PacketTable) if f.name != "extra_payload"]
+        return [f.name for f in fields(PacketTable) if f.name not in ("extra_payload", "tunnels")]
 
     @classmethod
     def empty(cls, n: int = 0) -> PacketTable:
@@ -140,16 +165,37 @@ class PacketTable:
             return parts[0]
         cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMN_DTYPES}
         extra: dict[int, bytes] = {}
+        tun_parts: list[dict[str, np.ndarray]] = []
+        base = 0
         for p in parts:
             extra.update(p.extra_payload)
-        return cls(**cols, extra_payload=extra)
+            if p.tunnels is not None:
+                shifted = dict(p.tunnels)
+                shifted["row"] = p.tunnels["row"] + base
+                tun_parts.append(shifted)
+            base += len(p)
+        tunnels = (
+            {k: np.concatenate([t[k] for t in tun_parts]) for k in tun_parts[0]}
+            if tun_parts
+            else None
+        )
+        return cls(**cols, extra_payload=extra, tunnels=tunnels)
 
     def take(self, index: np.ndarray) -> PacketTable:
         """Rows selected by a boolean mask or an index array."""
         cols = {name: getattr(self, name)[index] for name in COLUMN_DTYPES}
         frames = set(cols["frame"][cols["reassembled"]].tolist()) if self.extra_payload else set()
         extra = {k: v for k, v in self.extra_payload.items() if k in frames}
-        return PacketTable(**cols, extra_payload=extra)
+        tunnels = None
+        if self.tunnels is not None:
+            idx = np.arange(len(self))[index]
+            new_pos = np.full(len(self), -1, dtype=np.int64)
+            new_pos[idx] = np.arange(idx.shape[0])
+            keep = new_pos[self.tunnels["row"]] >= 0
+            if keep.any():
+                tunnels = {k: v[keep] for k, v in self.tunnels.items()}
+                tunnels["row"] = new_pos[tunnels["row"]]
+        return PacketTable(**cols, extra_payload=extra, tunnels=tunnels)
 
 
 COLUMN_DTYPES: dict[str, np.dtype] = {
@@ -190,6 +236,9 @@ COLUMN_DTYPES: dict[str, np.dtype] = {
     "payload_len": np.dtype(np.uint32),
     "reassembled": np.dtype(np.bool_),
 }
+
+
+_TRANSPORT_ONLY = ("tcp_flags", "seq", "ack", "win", "icmp_type", "icmp_code", "reassembled")
 
 
 def addr_to_halves(addr: str) -> tuple[int, int]:

@@ -1,0 +1,90 @@
+"""What every analyzer can ask about the capture, computed once (flows, streams, roles)."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from honeysift.capture.reader import Capture
+from honeysift.pipeline import Pipeline
+from honeysift.streams.extract import DirectionStream
+
+
+@dataclass
+class AnalysisContext:
+    """The capture, its flow table, the honeypot set, and lazily reassembled TCP streams."""
+
+    cap: Capture
+    pipe: Pipeline
+    honeypots: list[str] = field(default_factory=list)
+    capture_label: str = "CAP"  # how the capture is named in suggested commands
+    _nets: list = field(default_factory=list)
+    _streams: dict[tuple[int, int], DirectionStream] | None = None
+
+    def __post_init__(self) -> None:
+        self._nets = [ipaddress.ip_network(h, strict=False) for h in self.honeypots]
+
+    @property
+    def flows(self):
+        return self.pipe.flows
+
+    def is_honeypot(self, addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in n for n in self._nets)
+
+    # -- flows ---------------------------------------------------------------------------------
+    def flow_rows(self) -> Iterator[dict]:
+        yield from self.flows.rows()
+
+    def flows_where(self, proto: int | None = None, resp_port: int | None = None, inbound: bool | None = None) -> list[int]:
+        """Flow row indices by protocol number, responder port and direction relative to the
+        honeypots (inbound: a remote host originated it to a honeypot)."""
+        f = self.flows
+        c = f.columns
+        sel = np.ones(len(f), dtype=bool)
+        if proto is not None:
+            sel &= c["proto"] == proto
+        if resp_port is not None:
+            sel &= c["resp_p"] == resp_port
+        idx = np.flatnonzero(sel).tolist()
+        if inbound is None:
+            return idx
+        oh, rh = f.column("orig_h"), f.column("resp_h")
+        if inbound:
+            return [i for i in idx if self.is_honeypot(rh[i]) and not self.is_honeypot(oh[i])]
+        return [i for i in idx if self.is_honeypot(oh[i])]
+
+    def row(self, i: int) -> dict:
+        return self.pipe.flow_row(i)
+
+    # -- streams -------------------------------------------------------------------------------
+    def streams(self) -> dict[tuple[int, int], DirectionStream]:
+        """Every TCP direction that carried data, reassembled (computed once)."""
+        if self._streams is None:
+            self._streams = self.pipe.tcp_streams()
+        return self._streams
+
+    def stream(self, flow: int, direction: int) -> DirectionStream | None:
+        return self.streams().get((flow, direction))
+
+    def data(self, flow: int, direction: int) -> bytes:
+        ds = self.stream(flow, direction)
+        return ds.stream.read() if ds is not None else b""
+
+    def ts_of_frame(self, frame: int) -> float:
+        return self.pipe.ts_of_frame(frame)
+
+    # -- evidence commands ---------------------------------------------------------------------
+    def show_cmd(self, bpf: str, *, verbose: bool = True) -> str:
+        v = " -V" if verbose else ""
+        return f"honeysift show {shlex.quote(self.capture_label)}{v} {shlex.quote(bpf)}"
+
+    def cmd(self, sub: str, rest: str = "") -> str:
+        return f"honeysift {sub} {shlex.quote(self.capture_label)}" + (f" {rest}" if rest else "")
