@@ -315,33 +315,12 @@ def irc(capture, as_json, link_kbps) -> None:
       honeysift irc examples/sotm27-mini.pcap
       honeysift irc sotm27.pcap --json | jq '.botnets[] | {channel, union_hosts}'
     """
-    from honeysift.analysis.irc import IRC_PORTS, analyze_irc, conversation_from_streams
+    from honeysift.analysis.irc_capture import irc_report
     from honeysift.pipeline import Pipeline
     from honeysift.report.irc_text import render_irc
 
     with _open(capture) as cap:
-        pipe = Pipeline(cap)
-        flows = pipe.flows
-        c = flows.columns
-        proto = c["proto"].tolist()
-        op, rp = c["orig_p"].tolist(), c["resp_p"].tolist()
-        svc = c["service"].tolist()
-        cand = [
-            i
-            for i in range(len(flows))
-            if proto[i] == 6 and (rp[i] in IRC_PORTS or op[i] in IRC_PORTS or "irc" in str(svc[i]))
-        ]
-        streams = pipe.tcp_streams(cand)
-        convs = []
-        for i in cand:
-            c2s = streams.get((i, 0))
-            s2c = streams.get((i, 1))
-            convs.append(
-                conversation_from_streams(
-                    pipe.flow_row(i), c2s and c2s.stream, s2c and s2c.stream, pipe.ts_of_frame
-                )
-            )
-        report = analyze_irc(convs, link_kbps=link_kbps)
+        report = irc_report(Pipeline(cap), link_kbps)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -419,5 +398,157 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
                 write(result, fmt, out)
         else:
             write(result, fmt, sys.stdout)
+        status = report_warnings(cap)
+    sys.exit(status)
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("capture", metavar="CAPTURE")
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
+@click.option(
+    "-Y",
+    "--display-filter",
+    "display_filter",
+    metavar="EXPR",
+    help="Wireshark display filter subset (tshark field names), e.g. 'udp.port == 137'.",
+)
+@click.option(
+    "-V", "--verbose", "verbose", is_flag=True, help="Print the protocol tree of each frame."
+)
+@click.option(
+    "-x", "--hex", "hexdump", is_flag=True, help="Add a hex and ASCII dump of each frame."
+)
+@click.option(
+    "-T",
+    "mode",
+    type=click.Choice(["text", "fields", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-e",
+    "fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Field to print with -T fields (repeatable), e.g. -e frame.number -e smb.path.",
+)
+@click.option("-c", "--limit", type=int, default=None, help="Stop after N displayed frames.")
+@guarded
+def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, limit) -> None:
+    """Per-frame protocol views: the tethereal -V / -x / tshark -T fields of the write-up.
+
+    One summary line per frame like tshark; -V a protocol tree with the NetBIOS, SMB, DCE/RPC,
+    HTTP, IRC, DNS, FTP and SQL Server decoders (a message spread over several TCP segments is
+    shown at the frame that completes it); -x hex and ASCII. FILTER (tcpdump syntax) selects
+    frames; -Y filters on decoded fields (docs/protocols.md lists them).
+
+    \b
+    Examples:
+      honeysift show sotm27.pcap -V -Y 'udp.port == 137' | grep 'Name:' | sort | uniq -c
+      honeysift show sotm27.pcap -V tcp port 139 | grep 'Path:' | sort | uniq -c
+      honeysift show sotm27.pcap tcp port 445 -T fields -e frame.number -e smb.file
+    """
+    from honeysift.dissect import show_command
+
+    if mode == "fields" and not fields:
+        raise click.UsageError("-T fields needs at least one -e FIELD")
+    sys.exit(
+        show_command(
+            capture,
+            filter_words,
+            display_filter,
+            verbose,
+            hexdump,
+            mode,
+            fields,
+            limit,
+            out=click.echo,
+        )
+    )
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--honeypot",
+    "honeypots",
+    multiple=True,
+    metavar="IP|CIDR",
+    help="The honeypot(s); repeatable. Default: inferred (the report says how and how sure).",
+)
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False),
+    help="Write report.json, report.md, report.html and the carved files (files/) here.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print report.json to standard output instead of the summary.",
+)
+@click.option(
+    "--link-kbps",
+    type=float,
+    default=56.0,
+    show_default=True,
+    help="Per-bot link speed for the botnet bandwidth estimates.",
+)
+@guarded
+def analyze(capture, honeypots, outdir, as_json, link_kbps) -> None:
+    """The whole analysis: who attacked the honeypot, how, what worked, and what went out.
+
+    Finds the honeypot (or takes --honeypot), lists every remote host and targeted service,
+    and decides per service whether the attacks succeeded, with reasons: Slammer on udp/1434,
+    NetBIOS node-status on udp/137, SMB logons, SAMR enumeration and uploads on tcp/139 and
+    tcp/445, IIS exploits and Code Red on tcp/80, backdoors such as radmin on tcp/4899 that
+    answer after the compromise, the IRC botnet it joined (with the census), downloads and
+    scans it started. Every finding names its frames and flows and the honeysift command that
+    shows them. With -o DIR also report.md, report.html (one offline file) and the carved files.
+
+    \b
+    Examples:
+      honeysift analyze examples/sotm27-mini.pcap
+      honeysift analyze sotm27.gz --honeypot 172.16.134.191 -o report/
+      honeysift analyze capture.pcap --json | jq '.services[] | {port, verdict}'
+    """
+    from honeysift.analysis.run import analyze as run_analysis
+    from honeysift.capture.summary import summarize
+
+    progress = Progress("analysing", enabled=not as_json)
+    with _open(capture, progress) as cap:
+        summary = summarize(cap)
+        progress.done()
+        report = run_analysis(
+            cap,
+            honeypots=list(honeypots) or None,
+            label=capture,
+            link_kbps=link_kbps,
+            summary=summary,
+        )
+        data = report.to_dict()
+        if outdir:
+            from honeysift.report.writer import write_report
+
+            paths = write_report(data, report.files, outdir)
+        if as_json:
+            click.echo(json.dumps(data, indent=1, default=str))
+        else:
+            try:
+                from honeysift.report.terminal import render_summary
+
+                click.echo(render_summary(data))
+            except ImportError:
+                click.echo(json.dumps(data["answers"], indent=1, default=str))
+            if outdir:
+                click.echo(
+                    "\nwritten: "
+                    + ", ".join(str(p) for p in paths.values())
+                    + f" and {len(report.files)} carved file(s) under {outdir}/files/"
+                )
+        for err in report.analysis_errors:
+            _err(f"warning: analysis step failed: {err}")
         status = report_warnings(cap)
     sys.exit(status)

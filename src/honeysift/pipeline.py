@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from honeysift.capture.reader import Capture
-from honeysift.streams.extract import DirectionStream, iter_tcp_streams
+from honeysift.streams.extract import DirectionStream, SegmentIndex
 
 #: TCP idle time (s) after which analysis starts a new connection. Zeek's 5 minutes suits
 #: conn.log comparisons (`honeysift flows`), but a bot idling on IRC between two lines is still
@@ -29,6 +29,7 @@ class Pipeline:
         self.tcp_timeout = tcp_timeout
         self._flows = None
         self._frame_ts: np.ndarray | None = None
+        self._segments = None
 
     @property
     def flows(self):
@@ -74,19 +75,18 @@ class Pipeline:
         self, flows: Iterable[int] | None = None, *, include_empty: bool = False
     ) -> dict[tuple[int, int], DirectionStream]:
         """Reassembled directions keyed by (flow row, direction)."""
-        f = self.flows
-        wanted = set(flows) if flows is not None else None
         out: dict[tuple[int, int], DirectionStream] = {}
-        for ds in iter_tcp_streams(
-            self.cap,
-            f.packet_flow,
-            f.packet_dir,
-            self.flt,
-            flows=wanted,
-            include_empty=include_empty,
-        ):
+        for ds in self.segments.streams(flows, include_empty=include_empty):
             out[(ds.flow, ds.direction)] = ds
         return out
+
+    @property
+    def segments(self) -> SegmentIndex:
+        """Reassembly columns of every TCP segment (one extra pass over the capture, once)."""
+        if self._segments is None:
+            f = self.flows
+            self._segments = SegmentIndex(self.cap, f.packet_flow, f.packet_dir, self.flt)
+        return self._segments
 
 
 def _py(v):

@@ -519,11 +519,14 @@ def _smb139(b: _Builder) -> None:
     path_counts: Counter[str] = Counter()
     ipc_hosts = [b.host(b.new_ip(), "smb139") for _ in range(2)]
     only_host = b.host(b.new_ip(), "smb139")
+    unused = list(crowd)  # every allocated host must appear in the capture (ground truth)
     for t, kind in zip(times, kinds, strict=True):
         if kind == "ipc":
             src = ipc_hosts.pop()
         elif kind == "session_only":
             src = only_host
+        elif unused:
+            src = unused.pop()
         else:
             src = rng.choice(crowd)
         c = b.conv(src, b.eport(src), b.hp, 139, t)

@@ -78,6 +78,20 @@ def test_read_back_with_scapy(scenario: GroundTruth, frames: list[tuple[float, b
     assert all(len(f) <= 1514 for _, f in frames)
 
 
+def test_every_remote_host_is_on_the_wire(scenario: GroundTruth, frames) -> None:
+    """The ground truth's remote hosts are exactly the addresses that talk to the honeypot."""
+    import ipaddress
+
+    seen = set()
+    for _, f in frames:
+        if f[12:14] == b"\x08\x00":
+            src, dst = f[26:30], f[30:34]
+            seen.add(str(ipaddress.IPv4Address(src)))
+            seen.add(str(ipaddress.IPv4Address(dst)))
+    seen.discard(scenario.honeypot)
+    assert set(scenario.remote_hosts) == seen
+
+
 def _csum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\x00"

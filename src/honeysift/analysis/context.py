@@ -24,6 +24,7 @@ class AnalysisContext:
     capture_label: str = "CAP"  # how the capture is named in suggested commands
     _nets: list = field(default_factory=list)
     _streams: dict[tuple[int, int], DirectionStream] | None = None
+    _loaded: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._nets = [ipaddress.ip_network(h, strict=False) for h in self.honeypots]
@@ -43,7 +44,9 @@ class AnalysisContext:
     def flow_rows(self) -> Iterator[dict]:
         yield from self.flows.rows()
 
-    def flows_where(self, proto: int | None = None, resp_port: int | None = None, inbound: bool | None = None) -> list[int]:
+    def flows_where(
+        self, proto: int | None = None, resp_port: int | None = None, inbound: bool | None = None
+    ) -> list[int]:
         """Flow row indices by protocol number, responder port and direction relative to the
         honeypots (inbound: a remote host originated it to a honeypot)."""
         f = self.flows
@@ -65,14 +68,31 @@ class AnalysisContext:
         return self.pipe.flow_row(i)
 
     # -- streams -------------------------------------------------------------------------------
-    def streams(self) -> dict[tuple[int, int], DirectionStream]:
-        """Every TCP direction that carried data, reassembled (computed once)."""
+    def load_streams(self, flows) -> None:
+        """Reassemble these flows' directions now (both directions, those with data), so that
+        :meth:`stream` finds them; analyzers call it once with the flows they care about."""
         if self._streams is None:
-            self._streams = self.pipe.tcp_streams()
+            self._streams = {}
+        todo = [
+            f
+            for f in flows
+            if (f, 0) not in self._streams and (f, 1) not in self._streams and f not in self._loaded
+        ]
+        self._loaded.update(todo)
+        if todo:
+            self._streams.update(self.pipe.tcp_streams(todo))
+
+    def streams(self) -> dict[tuple[int, int], DirectionStream]:
+        """Every TCP direction with data, reassembled (heavy on big captures: prefer
+        :meth:`load_streams` with the flows an analyzer needs)."""
+        self.load_streams(range(len(self.flows)))
+        assert self._streams is not None
         return self._streams
 
     def stream(self, flow: int, direction: int) -> DirectionStream | None:
-        return self.streams().get((flow, direction))
+        if self._streams is None or flow not in self._loaded:
+            self.load_streams([flow])
+        return self._streams.get((flow, direction))
 
     def data(self, flow: int, direction: int) -> bytes:
         ds = self.stream(flow, direction)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +104,91 @@ def _simple_groups(c: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarra
     return ok
 
 
+class SegmentIndex:
+    """Every TCP segment's reassembly columns, sorted by (flow, direction, frame), built in one
+    pass over the capture; directions are then reassembled on demand, as often as needed."""
+
+    def __init__(
+        self, cap: Capture, packet_flow: np.ndarray, packet_dir: np.ndarray, flt=None
+    ) -> None:
+        self.cap = cap
+        c, self.extra = collect_segments(cap, packet_flow, packet_dir, flt)
+        if c["flow"].size:
+            order = np.lexsort((c["frame"], c["dir"], c["flow"]))
+            c = {k: v[order] for k, v in c.items()}
+        self.c = c
+        key = c["flow"] * 2 + c["dir"]
+        if key.size:
+            bounds = np.flatnonzero(np.diff(key)) + 1
+            self.starts = np.concatenate(([0], bounds))
+            self.ends = np.concatenate((bounds, [key.shape[0]]))
+        else:
+            self.starts = self.ends = np.zeros(0, dtype=np.int64)
+        self.group_flow = c["flow"][self.starts] if key.size else np.zeros(0, dtype=np.int64)
+        self.wire_sum = (
+            np.add.reduceat(c["wire"].astype(np.int64), self.starts)
+            if key.size
+            else np.zeros(0, np.int64)
+        )
+        self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
+
+    def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
+        if flows is None:
+            return np.arange(self.starts.shape[0])
+        want = np.fromiter(flows, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.group_flow, want))
+
+    def streams(
+        self,
+        flows: Iterable[int] | None = None,
+        *,
+        include_empty: bool = False,
+        spill_threshold: int = DEFAULT_SPILL_THRESHOLD,
+        spill_dir: str | None = None,
+    ) -> Iterator[DirectionStream]:
+        c = self.c
+        if not c["flow"].size:
+            return
+        cap = self.cap
+        mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+        poff, capl, framel = c["poff"], c["cap"], c["frame"]
+        flags_l = c["flags"]
+        extra = self.extra
+        try:
+            for g in self.groups_for(flows).tolist():
+                s, e = int(self.starts[g]), int(self.ends[g])
+                if self.wire_sum[g] == 0 and not include_empty:
+                    continue
+                po = poff[s:e].tolist()
+                cl = capl[s:e].tolist()
+                fr = framel[s:e].tolist()
+
+                def payload(i: int, po=po, cl=cl, fr=fr) -> bytes:
+                    if po[i] < 0:
+                        return extra.get(fr[i], b"")
+                    n = cl[i]
+                    return mm[po[i] : po[i] + n] if n > 0 else b""
+
+                if self.simple[g] and self.wire_sum[g] <= spill_threshold:
+                    stream = _concatenate(c, s, e, payload, flags_l[s:e].tolist())
+                else:
+                    stream = reassemble_direction(
+                        c["seq"][s:e],
+                        c["flags"][s:e],
+                        c["cap"][s:e],
+                        c["frame"][s:e],
+                        c["ts_ns"][s:e],
+                        payload,
+                        wire_len=c["wire"][s:e],
+                        spill_threshold=spill_threshold,
+                        spill_dir=spill_dir,
+                    )
+                yield DirectionStream(int(c["flow"][s]), int(c["dir"][s]), stream)
+        finally:
+            if isinstance(mm, mmap.mmap):
+                mm.close()
+
+
 def iter_tcp_streams(
     cap: Capture,
     packet_flow: np.ndarray,
@@ -119,68 +204,22 @@ def iter_tcp_streams(
 
     Directions that carried no payload are skipped unless ``include_empty``.
     """
-    c, extra = collect_segments(cap, packet_flow, packet_dir, flt)
-    if not c["flow"].size:
-        return
-    order = np.lexsort((c["frame"], c["dir"], c["flow"]))
-    c = {k: v[order] for k, v in c.items()}
-    key = c["flow"] * 2 + c["dir"]
-    bounds = np.flatnonzero(np.diff(key)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [key.shape[0]]))
-    wire_sum = np.add.reduceat(c["wire"].astype(np.int64), starts)
-    simple = _simple_groups(c, starts, ends)
-    mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
-    poff = c["poff"].tolist()
-    capl = c["cap"].tolist()
-    framel = c["frame"].tolist()
-    flags_l = c["flags"].tolist()
-    try:
-        for g, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-            flow = int(c["flow"][s])
-            if flows is not None and flow not in flows:
-                continue
-            if wire_sum[g] == 0 and not include_empty:
-                continue
-
-            def payload(i: int, _s: int = s) -> bytes:
-                j = _s + i
-                if poff[j] < 0:
-                    return extra.get(framel[j], b"")
-                n = capl[j]
-                return mm[poff[j] : poff[j] + n] if n > 0 else b""
-
-            if simple[g] and wire_sum[g] <= spill_threshold:
-                stream = _concatenate(c, s, e, payload, flags_l)
-            else:
-                stream = reassemble_direction(
-                    c["seq"][s:e],
-                    c["flags"][s:e],
-                    c["cap"][s:e],
-                    c["frame"][s:e],
-                    c["ts_ns"][s:e],
-                    payload,
-                    wire_len=c["wire"][s:e],
-                    spill_threshold=spill_threshold,
-                    spill_dir=spill_dir,
-                )
-            yield DirectionStream(flow, int(c["dir"][s]), stream)
-    finally:
-        if isinstance(mm, mmap.mmap):
-            mm.close()
+    index = SegmentIndex(cap, packet_flow, packet_dir, flt)
+    yield from index.streams(
+        flows, include_empty=include_empty, spill_threshold=spill_threshold, spill_dir=spill_dir
+    )
 
 
 def _concatenate(
-    c: dict[str, np.ndarray], s: int, e: int, payload, flags_l: list[int]
+    c: dict[str, np.ndarray], s: int, e: int, payload, fl: list[int]
 ) -> ReassembledStream:
     """The fast path: an in-order direction without retransmissions is its payloads joined."""
     capl = c["cap"]
-    rows = [i for i in range(e - s) if capl[s + i] > 0]
+    rows = np.flatnonzero(capl[s:e] > 0).tolist()
     parts = [payload(i) for i in rows]
     data = b"".join(parts)
     sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(parts) else np.zeros(0, np.int64)
-    fl = flags_l[s:e]
     syn = any(f & 0x02 for f in fl)
     first_data = s + rows[0] if rows else s
     base = int(c["seq"][first_data]) if rows else int(c["seq"][s])

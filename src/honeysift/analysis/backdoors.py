@@ -1,0 +1,190 @@
+"""Services that appear after a compromise: the honeypot answering on a port it did not answer
+before (the write-up's radmin on tcp/4899), and probes of known trojan ports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.model import (
+    AnalyzerResult,
+    Evidence,
+    Finding,
+    ServiceVerdict,
+    TimelineEvent,
+)
+from honeysift.analysis.surface import BACKDOOR_PORTS
+
+_FAILED = {"S0", "REJ", "RSTOS0", "SH"}
+#: Ports a default Windows 2000 server answers on (not new when they answer).
+WINDOWS_DEFAULT_TCP = {
+    21,
+    25,
+    42,
+    53,
+    80,
+    88,
+    119,
+    135,
+    139,
+    389,
+    443,
+    445,
+    464,
+    563,
+    593,
+    636,
+    1025,
+    1026,
+    1027,
+    1433,
+    3268,
+    3269,
+    3372,
+    3389,
+}
+
+
+def analyze_backdoors(
+    ctx: AnalysisContext, services: dict, compromise: list[TimelineEvent]
+) -> AnalyzerResult:
+    res = AnalyzerResult()
+    f = ctx.flows
+    c = f.columns
+    state = (
+        c["conn_state"].tolist() if hasattr(c["conn_state"], "tolist") else list(c["conn_state"])
+    )
+    hist = f.column("history")
+    rpay = c["resp_payload_bytes"].tolist()
+    start = (c["start_ns"] / 1e9).tolist()
+    ff = c["first_frame"].tolist()
+    uid = c["uid"]
+    oh = f.column("orig_h")
+    comp = sorted(compromise, key=lambda e: e.time)
+    entries = []
+    for (proto, port), svc in services.items():
+        idx = sorted(svc.details.get("flows", []), key=lambda i: start[i])
+        if not idx:
+            continue
+        if proto == "tcp":
+            answered = [
+                i for i in idx if state[i] not in _FAILED and ("h" in str(hist[i]) or rpay[i] > 0)
+            ]
+        else:
+            answered = [i for i in idx if c["resp_pkts"][i] > 0]
+        known = BACKDOOR_PORTS.get((proto, port))
+        if not answered:
+            if known:
+                entries.append(_unanswered(ctx, svc, proto, port, known, idx, ff, uid, oh, res))
+            continue
+        first = answered[0]
+        before = [i for i in idx if start[i] < start[first] and i not in answered]
+        prior = [e for e in comp if e.time <= start[first]]
+        is_new = (
+            bool(before)
+            or bool(known)
+            or (proto == "tcp" and port not in WINDOWS_DEFAULT_TCP and bool(prior))
+        )
+        if not is_new:
+            continue
+        link = None
+        if prior:
+            same = [e for e in prior if oh[first] in e.hosts]
+            link = (same or prior)[-1]
+        why = []
+        if before:
+            why.append(f"{len(before)} earlier connection attempt(s) were refused or unanswered")
+        why.append(
+            f"the honeypot first answered on {proto}/{port} at frame {ff[first]} (client {oh[first]})"
+        )
+        if known:
+            why.append(f"{proto}/{port} is the usual port of {known}")
+        if link:
+            why.append(f"it follows '{link.summary}'")
+        entry = {
+            "proto": proto,
+            "port": port,
+            "service": known or svc.name,
+            "first_answer": start[first],
+            "first_answer_frame": ff[first],
+            "client": oh[first],
+            "failed_before": len(before),
+            "answered_connections": len(answered),
+            "linked_to": link.to_dict() if link else None,
+            "reasons": why,
+            "evidence": Evidence(
+                [ff[i] for i in (before[:10] + answered[:10])],
+                [str(uid[i]) for i in (before + answered)[:30]],
+            ).to_dict(),
+            "command": ctx.cmd("flows", f"{proto} and port {port}"),
+        }
+        entries.append(entry)
+        svc.verdict = "succeeded"
+        svc.reasons = [f"a backdoor answered here: {'; '.join(why)}"]
+        svc.details["backdoor"] = True
+        ev = Evidence([ff[first]] + [ff[i] for i in before[:10]], [str(uid[first])])
+        res.findings.append(
+            Finding(
+                "critical",
+                f"New service on the honeypot: {proto}/{port} ({known or svc.name}) answered after the compromise",
+                "; ".join(why),
+                ev,
+                entry["command"],
+                "backdoor",
+                [oh[first]],
+                start[first],
+            )
+        )
+        res.timeline.append(
+            TimelineEvent(
+                start[first],
+                "new-service",
+                f"honeypot answers on {proto}/{port} ({known or svc.name}) to {oh[first]}",
+                [oh[first]],
+                ev,
+                entry["command"],
+            )
+        )
+    res.extra["backdoors"] = entries
+    return res
+
+
+def _unanswered(ctx, svc: ServiceVerdict, proto, port, known, idx, ff, uid, oh, res) -> dict:
+    hosts = list(dict.fromkeys(oh[i] for i in idx))
+    svc.verdict = "failed"
+    svc.reasons = [
+        f"{len(idx)} probe(s) of {proto}/{port} ({known}); the honeypot never answered on it, so no such backdoor was listening"
+    ]
+    ev = Evidence([ff[i] for i in idx[:20]], [str(uid[i]) for i in idx[:20]])
+    res.findings.append(
+        Finding(
+            "low",
+            f"Probe of {known} on {proto}/{port}, unanswered",
+            svc.reasons[0],
+            ev,
+            ctx.cmd("payloads", f"{proto} and port {port}"),
+            "attack",
+            hosts,
+        )
+    )
+    return {
+        "proto": proto,
+        "port": port,
+        "service": known,
+        "first_answer": None,
+        "first_answer_frame": None,
+        "client": hosts[0] if hosts else None,
+        "failed_before": len(idx),
+        "answered_connections": 0,
+        "linked_to": None,
+        "reasons": svc.reasons,
+        "evidence": ev.to_dict(),
+        "command": ctx.cmd("payloads", f"{proto} and port {port}"),
+    }
+
+
+def group_by(items, key):
+    out = defaultdict(list)
+    for it in items:
+        out[key(it)].append(it)
+    return out

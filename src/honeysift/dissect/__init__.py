@@ -1,0 +1,272 @@
+"""``honeysift show``: per-frame protocol views, the ``tethereal -V`` / ``-x`` / ``-T fields`` of
+the 2003 write-up, over the packet table and the protocol decoders.
+
+    from honeysift.dissect import dissect
+    with honeysift.open("x.pcap") as cap:
+        d = dissect(cap)                 # header layers are formatted later, in bulk
+        d.records[42]                    # application records placed on frame 42
+
+:func:`show_command` is what the CLI calls; it yields output lines and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from honeysift.capture.table import ST_OK, PacketTable
+from honeysift.dissect import app
+from honeysift.dissect.frames import Conversations, conversations
+from honeysift.protocols import smb2
+
+__all__ = ["Dissection", "dissect", "show_command"]
+
+
+@dataclass(slots=True)
+class Dissection:
+    """A capture's packet table, the rows selected for display, and the application records."""
+
+    cap: object
+    table: PacketTable
+    rows: np.ndarray  # table rows selected by the capture filter, in frame order
+    convs: Conversations
+    records: app.Records
+    mm: np.ndarray
+    kinds: dict[int, str] = field(default_factory=dict)  # conversation id -> decoder used
+    #: conversations with capture gaps or out-of-order segments (placement may differ there)
+    irregular: set[int] = field(default_factory=set)
+
+    @property
+    def first_ts_ns(self) -> int:
+        return int(self.table.ts_ns[0]) if len(self.table) else 0
+
+
+def _file_map(cap) -> np.ndarray:
+    path = getattr(getattr(cap, "source", None), "path", None)
+    try:
+        if path and cap.size:
+            return np.memmap(path, dtype=np.uint8, mode="r")
+    except (OSError, ValueError):
+        pass
+    return np.zeros(0, np.uint8)
+
+
+def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
+    off = (t.offset + t.payload_off.astype(np.int64)).tolist()
+    n = np.clip(
+        np.minimum(t.payload_len.astype(np.int64), t.caplen.astype(np.int64) - t.payload_off),
+        0,
+        None,
+    ).tolist()
+    reas = t.reassembled
+    frames = t.frame
+    extra = t.extra_payload
+    buf = memoryview(mm) if mm.size else memoryview(b"")
+
+    def payload(i: int) -> bytes:
+        if reas[i]:
+            return extra.get(int(frames[i]), b"")
+        return bytes(buf[off[i] : off[i] + n[i]])
+
+    return payload
+
+
+SERVER_PORTS = frozenset(app.TCP_PORTS) | frozenset(app.UDP_PORTS)
+
+
+def dissect(cap, flt=None, *, decode: bool = True) -> Dissection:
+    """Read the capture, select rows with the capture filter, decode application records."""
+    t = cap.packets()
+    mm = _file_map(cap)
+    if flt is not None and len(t):
+        mask = np.asarray(flt.mask(t, cap.frame_bytes_at), bool)
+    else:
+        mask = np.ones(len(t), bool)
+    rows = np.flatnonzero(mask)
+    convs = conversations(t, SERVER_PORTS)
+    d = Dissection(cap, t, rows, convs, {}, mm)
+    if decode and rows.size:
+        _decode(d, mask)
+    return d
+
+
+def _decode(d: Dissection, mask: np.ndarray) -> None:
+    t, out = d.table, d.records
+    payload = _payload_fn(t, d.mm)
+    ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
+    plen = t.payload_len
+    # -- UDP by port
+    sp, dp = t.sport, t.dport
+    udp = np.flatnonzero(mask & ok & (t.proto == 17) & (plen > 0))
+    cache: dict[tuple[str, bytes], app.AppRecord] = {}
+    for i, s, dd in zip(udp.tolist(), sp[udp].tolist(), dp[udp].tolist(), strict=True):
+        kind = app.UDP_PORTS.get(dd) or app.UDP_PORTS.get(s)
+        if kind is None:
+            continue
+        data = payload(i)
+        key = (kind, data)
+        rec = cache.get(key)
+        if rec is None:
+            rec = cache[key] = _guard(lambda k=kind, b=data: app.udp_record(k, b), kind)
+        out.setdefault(int(t.frame[i]), []).append(rec)
+    # -- ICMP
+    icm = np.flatnonzero(mask & ok & ((t.proto == 1) | (t.proto == 58)))
+    for i, v in zip(icm.tolist(), t.ip_version[icm].tolist(), strict=True):
+        data = payload(i)
+        key = ("icmp6" if v == 6 else "icmp", data)
+        rec = cache.get(key)
+        if rec is None:
+            rec = cache[key] = _guard(lambda b=data, v6=v == 6: app.icmp_record(b, v6), "icmp")
+        out.setdefault(int(t.frame[i]), []).append(rec)
+    # -- TCP conversations that have a displayed frame
+    _decode_tcp(d, mask, ok, payload)
+
+
+def _guard(make: Callable[[], app.AppRecord], what: str) -> app.AppRecord:
+    try:
+        return make()
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
+        from honeysift.protocols.base import Node
+
+        return app.AppRecord(what, Node(f"[{what}: decoder failed: {type(exc).__name__}]"))
+
+
+def _decode_tcp(d: Dissection, mask: np.ndarray, ok: np.ndarray, payload) -> None:
+    t, c = d.table, d.convs
+    tcp = ok & (t.proto == 6) & (c.conv >= 0)
+    shown = np.unique(c.conv[tcp & mask])
+    if shown.size == 0:
+        return
+    kinds: dict[int, str] = {}
+    unknown: list[int] = []
+    for cid, cp, spn in zip(
+        shown.tolist(), c.client_port[shown].tolist(), c.server_port[shown].tolist(), strict=True
+    ):
+        k = app.TCP_PORTS.get(spn) or app.TCP_PORTS.get(cp)
+        if k and k != "irc":
+            kinds[cid] = k
+        else:
+            unknown.append(cid)
+    rows_all = np.flatnonzero(tcp & np.isin(c.conv, shown))
+    data_rows = rows_all[t.payload_len[rows_all] > 0]
+    if unknown:
+        # first data segment of each direction of the other conversations: HTTP/IRC sniffing
+        cand = data_rows[np.isin(c.conv[data_rows], np.asarray(unknown))]
+        firsts: dict[tuple[int, bool], int] = {}
+        for i, cid, fc in zip(
+            cand.tolist(), c.conv[cand].tolist(), c.from_client[cand].tolist(), strict=True
+        ):
+            firsts.setdefault((cid, fc), i)
+        for cid in unknown:
+            a = firsts.get((cid, True))
+            b = firsts.get((cid, False))
+            k = app.sniff_kind(payload(a) if a is not None else b"",
+                               payload(b) if b is not None else b"")  # fmt: skip
+            if k is None and (c.server_port[cid] in app.IRC_PORTS or c.client_port[cid] in
+                              app.IRC_PORTS):  # fmt: skip
+                k = "irc"  # HTTP on an IRC port is HTTP (as tshark's heuristics decide)
+            if k:
+                kinds[cid] = k
+    if not kinds:
+        return
+    d.kinds = kinds
+    sel = rows_all[np.isin(c.conv[rows_all], np.fromiter(kinds, np.int64, len(kinds)))]
+    key = c.conv[sel] * 2 + (~c.from_client[sel]).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    sel, key = sel[order], key[order]
+    groups = np.split(sel, np.flatnonzero(np.diff(key)) + 1)
+    by_conv: dict[int, list[app.Direction | None]] = {}
+    for g in groups:
+        cid, side = int(c.conv[g[0]]), int(not c.from_client[g[0]])
+        if not (t.payload_len[g] > 0).any():
+            continue
+        dr = _guard_dir(t, g, payload)
+        if dr is not None and _irregular(dr.stream):
+            d.irregular.add(cid)
+        by_conv.setdefault(cid, [None, None])[side] = dr
+    ctx = smb2.Smb2Context()
+    for cid in sorted(by_conv):
+        client, server = by_conv[cid]
+        try:
+            app.tcp_records(kinds[cid], client, server, d.records, ctx, int(c.server_port[cid]))
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
+            from honeysift.protocols.base import Node
+
+            fr = int(t.frame[np.flatnonzero(c.conv == cid)[0]])
+            d.records.setdefault(fr, []).append(
+                app.AppRecord(kinds[cid], Node(f"[{kinds[cid]}: decoder failed: {exc!r}]"))
+            )
+
+
+def _irregular(st) -> bool:
+    """Gaps, overlapping copies or segments captured out of sequence order."""
+    if st.gaps or st.overlaps or st.retransmitted_bytes:
+        return True
+    return bool((np.diff(st.frames.astype(np.int64)) < 0).any())
+
+
+def _guard_dir(t, rows, payload) -> app.Direction | None:
+    try:
+        return app.reassemble(t, rows, payload)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def show_command(
+    capture: str,
+    filter_words: Iterable[str] = (),
+    display_filter: str | None = None,
+    verbose: bool = False,
+    hexdump: bool = False,
+    mode: str = "text",
+    fields: Iterable[str] = (),
+    limit: int | None = None,
+    out: Callable[[str], object] | None = None,
+) -> int:
+    """Run ``honeysift show``: write the lines with ``out`` (default stdout); return the status.
+
+    Raises :class:`honeysift.errors.HoneysiftError` (bad filter, unreadable capture) for the CLI
+    to report. Status 1 when the capture is damaged (everything readable is still shown).
+    """
+    from honeysift.capture.reader import Capture
+    from honeysift.filters.display import compile_display
+    from honeysift.report import show_text
+
+    words = " ".join(filter_words).strip()
+    flt = None
+    if words:
+        from honeysift.filters.bpf import compile_filter
+
+        flt = compile_filter(words)
+    dflt = compile_display(display_filter) if display_filter else None
+    fields = list(fields)
+    if mode == "fields" and not fields:
+        from honeysift.errors import HoneysiftError
+
+        raise HoneysiftError("-T fields needs at least one -e FIELD")
+    write = out or _stdout_writer()
+    with Capture(capture) as cap:
+        d = dissect(cap, flt)
+        for chunk in show_text.render(
+            d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
+            limit=limit,
+        ):  # fmt: skip
+            write(chunk)
+        damaged = cap.damaged
+        warnings = list(cap.warnings)
+    for w in warnings:
+        sys.stderr.write(f"honeysift: warning: {capture}: {w}\n")
+    return 1 if damaged else 0
+
+
+def _stdout_writer() -> Callable[[str], object]:
+    w = sys.stdout.write
+
+    def write(s: str) -> None:
+        w(s)
+        w("\n")
+
+    return write

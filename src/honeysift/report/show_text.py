@@ -1,0 +1,311 @@
+"""Rendering of ``honeysift show``: summary lines, ``-V`` trees, ``-x`` dumps, ``-T fields|json``.
+
+No decoding here: the header layers come formatted in bulk from
+:mod:`honeysift.dissect.frames`, the application records from :mod:`honeysift.dissect.app`.
+Every string taken from packet contents passes through :func:`honeysift.safe_text.safe`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from honeysift.capture.table import halves_to_addr
+from honeysift.dissect import Dissection, app
+from honeysift.dissect.frames import FLAG_TEXT, header_text
+from honeysift.protocols import dns, icmp, mssql, nbns, nbss
+from honeysift.report.hexdump import hexdump as _hexdump
+from honeysift.safe_text import safe
+
+#: Fields tshark prints in hex with ``-T fields`` (width in digits).
+TSHARK_HEX: dict[str, int] = {
+    **nbns.TSHARK_HEX,
+    **dns.TSHARK_HEX,
+    **icmp.TSHARK_HEX,
+    **mssql.TSHARK_HEX,
+    **nbss.TSHARK_HEX,
+    "smb.cmd": 2,
+    "smb.nt_status": 8,
+    "smb2.nt_status": 8,
+    "eth.type": 4,
+    "ip.id": 4,
+    "ip.flags": 2,
+    "tcp.flags": 3,
+}
+
+SUMMARY_HEAD = "    No.         Time Source           Destination      Protocol Length Info"
+BATCH = 4096  # frames formatted per bulk step
+
+
+def field_text(name: str, v: Any) -> str:
+    """One field value as ``tshark -T fields`` prints it (made safe for a terminal)."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        w = TSHARK_HEX.get(name)
+        return f"0x{v:0{w}x}" if w else str(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, str):
+        raw = v.encode("utf-8", "surrogateescape")
+        if name.startswith("irc."):
+            # tshark's IRC strings are ASCII: every byte >= 0x80 shows as U+FFFD
+            return safe("".join(chr(b) if b < 0x80 else "\ufffd" for b in raw))
+        return safe(raw.decode("utf-8", "replace"))
+    return safe(str(v))
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, str):
+        return safe(v.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    if isinstance(v, (bool, int, float)) or v is None:
+        return v
+    return safe(str(v))
+
+
+class FrameFields:
+    """Field lookup for one table row: header fields from the columns, the rest from records."""
+
+    def __init__(self, d: Dissection) -> None:
+        self.d = d
+        t = d.table
+        self.t = t
+        self._app: dict[str, list[Any]] | None = None
+        self.r = 0
+        self.recs: list[app.AppRecord] = []
+        c = d.convs
+        ip4 = lambda r: t.ip_version[r] == 4  # noqa: E731
+        ip6 = lambda r: t.ip_version[r] == 6  # noqa: E731
+        tcp = lambda r: self._l4(r) and t.proto[r] == 6  # noqa: E731
+        udp = lambda r: self._l4(r) and t.proto[r] == 17  # noqa: E731
+        src = lambda r: halves_to_addr(t.src_hi[r], t.src_lo[r])  # noqa: E731
+        dst = lambda r: halves_to_addr(t.dst_hi[r], t.dst_lo[r])  # noqa: E731
+        i = int
+        self.header: dict[str, Any] = {
+            "frame": lambda r: [True],
+            "frame.number": lambda r: [i(t.frame[r])],
+            "frame.len": lambda r: [i(t.origlen[r])],
+            "frame.cap_len": lambda r: [i(t.caplen[r])],
+            "frame.time_epoch": lambda r: [f"{i(t.ts_ns[r]) / 1e9:.9f}"],
+            "frame.time_relative": lambda r: [(i(t.ts_ns[r]) - d.first_ts_ns) / 1e9],
+            "frame.protocols": lambda r: [self.protocols(r)],
+            "ip": lambda r: [True] if ip4(r) else [],
+            "ip.src": lambda r: [src(r)] if ip4(r) else [],
+            "ip.dst": lambda r: [dst(r)] if ip4(r) else [],
+            "ip.addr": lambda r: [src(r), dst(r)] if ip4(r) else [],
+            "ip.proto": lambda r: [i(t.proto[r])] if ip4(r) else [],
+            "ip.ttl": lambda r: [i(t.ttl[r])] if ip4(r) else [],
+            "ip.id": lambda r: [i(t.ip_id[r])] if ip4(r) else [],
+            "ip.len": lambda r: [i(t.ip_len[r])] if ip4(r) else [],
+            "ipv6": lambda r: [True] if ip6(r) else [],
+            "ipv6.src": lambda r: [src(r)] if ip6(r) else [],
+            "ipv6.dst": lambda r: [dst(r)] if ip6(r) else [],
+            "ipv6.addr": lambda r: [src(r), dst(r)] if ip6(r) else [],
+            "ipv6.nxt": lambda r: [i(t.proto[r])] if ip6(r) else [],
+            "ipv6.hlim": lambda r: [i(t.ttl[r])] if ip6(r) else [],
+            "tcp": lambda r: [True] if tcp(r) else [],
+            "tcp.srcport": lambda r: [i(t.sport[r])] if tcp(r) else [],
+            "tcp.dstport": lambda r: [i(t.dport[r])] if tcp(r) else [],
+            "tcp.port": lambda r: [i(t.sport[r]), i(t.dport[r])] if tcp(r) else [],
+            "tcp.stream": lambda r: [i(c.index[r])] if tcp(r) else [],
+            "tcp.seq": lambda r: [i(t.seq[r])] if tcp(r) else [],
+            "tcp.seq_raw": lambda r: [i(t.seq[r])] if tcp(r) else [],
+            "tcp.ack": lambda r: [i(t.ack[r])] if tcp(r) else [],
+            "tcp.ack_raw": lambda r: [i(t.ack[r])] if tcp(r) else [],
+            "tcp.flags": lambda r: [i(t.tcp_flags[r])] if tcp(r) else [],
+            "tcp.flags.str": lambda r: [FLAG_TEXT[i(t.tcp_flags[r])]] if tcp(r) else [],
+            "tcp.len": lambda r: [i(t.payload_len[r])] if tcp(r) else [],
+            "tcp.window_size_value": lambda r: [i(t.win[r])] if tcp(r) else [],
+            "udp": lambda r: [True] if udp(r) else [],
+            "udp.srcport": lambda r: [i(t.sport[r])] if udp(r) else [],
+            "udp.dstport": lambda r: [i(t.dport[r])] if udp(r) else [],
+            "udp.port": lambda r: [i(t.sport[r]), i(t.dport[r])] if udp(r) else [],
+            "udp.stream": lambda r: [i(c.index[r])] if udp(r) else [],
+            "udp.length": lambda r: [i(t.payload_len[r]) + 8] if udp(r) else [],
+            "vlan.id": lambda r: [v for v in (i(t.vlan[r]), i(t.vlan_inner[r])) if v >= 0],
+            "vlan": lambda r: [True] if t.vlan[r] >= 0 else [],
+        }
+        for b, name in enumerate(("fin", "syn", "reset", "push", "ack", "urg")):
+            self.header[f"tcp.flags.{name}"] = lambda r, b=b: (
+                [bool(t.tcp_flags[r] >> b & 1)] if tcp(r) else []
+            )
+
+    def _l4(self, r: int) -> bool:
+        t = self.t
+        return t.ip_version[r] > 0 and (t.status[r] == 0 or bool(t.reassembled[r]))
+
+    def at(self, r: int) -> FrameFields:
+        self.r = r
+        self.recs = self.d.records.get(int(self.t.frame[r]), [])
+        self._app = None
+        return self
+
+    def app_fields(self) -> dict[str, list[Any]]:
+        if self._app is None:
+            out: dict[str, list[Any]] = {}
+            for rec in self.recs:
+                out.setdefault(rec.proto, []).append(True)
+                for k, v in rec.fields().items():
+                    out.setdefault(k, []).extend(v)
+            self._app = out
+        return self._app
+
+    def get(self, name: str) -> list[Any]:
+        h = self.header.get(name)
+        if h is not None:
+            return h(self.r)
+        if name in ("eth", "eth.src", "eth.dst", "eth.addr", "eth.type"):
+            return self._eth(name)
+        return self.app_fields().get(name, [])
+
+    __call__ = get
+
+    def _eth(self, name: str) -> list[Any]:
+        t, r = self.t, self.r
+        if t.linktype[r] != 1:
+            return []
+        if name == "eth":
+            return [True]
+        b = self.d.cap.frame_bytes(int(t.offset[r]), min(14, int(t.caplen[r])))
+        macs = [":".join(f"{x:02x}" for x in b[6:12]), ":".join(f"{x:02x}" for x in b[0:6])]
+        if name == "eth.type":
+            return [int.from_bytes(b[12:14], "big")] if len(b) >= 14 else []
+        return {"eth.src": macs[:1], "eth.dst": macs[1:], "eth.addr": [macs[1], macs[0]]}[name]
+
+    def protocols(self, r: int) -> str:
+        hd = header_text(self.t, np.array([r]), self.d.mm, self.d.first_ts_ns, self.d.convs, False)
+        return _stack(hd.stack[0], self.d.records.get(int(self.t.frame[r]), []))
+
+
+def _stack(base: str, recs: list[app.AppRecord]) -> str:
+    names: list[str] = []
+    for rec in recs:
+        p = rec.proto
+        if p not in names:
+            names.append(p)
+    return ":".join([base, *names]) if names else base
+
+
+def _selected(d: Dissection, display, limit: int | None) -> np.ndarray:
+    rows = d.rows
+    if display is None:
+        return rows if limit is None else rows[: max(limit, 0)]
+    ff = FrameFields(d)
+    keep: list[int] = []
+    for r in rows.tolist():
+        if limit is not None and len(keep) >= limit:
+            break
+        if display(ff.at(r)):
+            keep.append(r)
+    return np.asarray(keep, np.int64)
+
+
+def render(
+    d: Dissection,
+    *,
+    mode: str = "text",
+    verbose: bool = False,
+    hexdump: bool = False,
+    fields: list[str] | None = None,
+    display=None,
+    limit: int | None = None,
+) -> Iterator[str]:
+    """Output chunks (each one or more lines, without the final newline)."""
+    rows = _selected(d, display, limit)
+    if mode == "fields":
+        yield from _fields(d, rows, fields or [])
+        return
+    if mode == "json":
+        yield from _json(d, rows)
+        return
+    cache: dict[int, str] = {}
+    for s in range(0, rows.size, BATCH):
+        part = rows[s : s + BATCH]
+        hd = header_text(d.table, part, d.mm, d.first_ts_ns, d.convs, verbose)
+        frames = d.table.frame[part].tolist()
+        recs_of = d.records
+        out: list[str] = []
+        for j, fr in enumerate(frames):
+            recs = recs_of.get(fr)
+            if verbose:
+                stack = _stack(hd.stack[j], recs) if recs else hd.stack[j]
+                text = f"{hd.frame_block[j]}\n    [Protocols in frame: {stack}]\n{hd.layers[j]}"
+                if recs:
+                    text += "\n" + "\n".join(_app_text(rec, cache) for rec in recs)
+                out.append(text)
+            else:
+                out.append(_summary(hd, j, fr, d, recs))
+            if hexdump:
+                r = int(part[j])
+                data = d.cap.frame_bytes(int(d.table.offset[r]), int(d.table.caplen[r]))
+                out.append("\n".join(_hexdump(data)) + "\n")
+            elif verbose:
+                out.append("")
+        yield "\n".join(out)
+
+
+def _app_text(rec: app.AppRecord, cache: dict[int, str]) -> str:
+    key = id(rec)
+    txt = cache.get(key)
+    if txt is None:
+        txt = cache[key] = "\n".join(safe(line) for line in rec.node.render())
+    return txt
+
+
+def _summary(hd, j: int, fr: int, d: Dissection, recs) -> str:
+    proto, info = hd.proto[j], hd.info[j]
+    if recs:
+        last = recs[-1]
+        proto = app.LABEL.get(last.proto, last.proto.upper())
+        info = "; ".join(dict.fromkeys(safe(r.info) for r in recs if r.info)) or info
+    r = fr - 1
+    length = int(d.table.origlen[r]) if 0 <= r < len(d.table) else 0
+    return f"{fr:>7} {hd.rel[j]:>12} {hd.src[j]:<16} {hd.dst[j]:<16} {proto:<8} {length:>6} {info}"
+
+
+def _fields(d: Dissection, rows: np.ndarray, names: list[str]) -> Iterator[str]:
+    ff = FrameFields(d)
+    out: list[str] = []
+    for r in rows.tolist():
+        ff.at(r)
+        out.append(
+            "\t".join(",".join(field_text(n, v) for v in ff.get(n) if v is not None) for n in names)
+        )
+        if len(out) >= BATCH:
+            yield "\n".join(out)
+            out = []
+    if out:
+        yield "\n".join(out)
+
+
+def _json(d: Dissection, rows: np.ndarray) -> Iterator[str]:
+    ff = FrameFields(d)
+    for r in rows.tolist():
+        ff.at(r)
+        t = d.table
+        obj = {
+            "frame": int(t.frame[r]),
+            "ts": int(t.ts_ns[r]) / 1e9,
+            "len": int(t.origlen[r]),
+            "protocols": ff.protocols(r),
+            "src": (ff.get("ip.src") or ff.get("ipv6.src") or [None])[0],
+            "dst": (ff.get("ip.dst") or ff.get("ipv6.dst") or [None])[0],
+            "records": [
+                {
+                    "proto": rec.proto,
+                    "summary": safe(rec.node.text),
+                    "fields": {k: [_json_value(v) for v in vs] for k, vs in rec.fields().items()},
+                }
+                for rec in ff.recs
+            ],
+        }
+        for name in ("tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "tcp.stream"):
+            v = ff.get(name)
+            if v:
+                obj[name] = v[0]
+        yield json.dumps(obj, default=str)
