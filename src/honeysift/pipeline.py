@@ -69,7 +69,14 @@ class Pipeline:
         from honeysift.flows import COLUMNS
 
         f = self.flows
-        return {k: _py(f.column(k)[i]) for k in COLUMNS}
+        cache = self.__dict__.setdefault("_column_cache", {})
+        out = {}
+        for k in COLUMNS:
+            col = cache.get(k)
+            if col is None:
+                col = cache[k] = f.column(k)
+            out[k] = _py(col[i])
+        return out
 
     def tcp_streams(
         self, flows: Iterable[int] | None = None, *, include_empty: bool = False

@@ -25,6 +25,7 @@ class AnalysisContext:
     _nets: list = field(default_factory=list)
     _streams: dict[tuple[int, int], DirectionStream] | None = None
     _loaded: set[int] = field(default_factory=set)
+    _hp_cache: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._nets = [ipaddress.ip_network(h, strict=False) for h in self.honeypots]
@@ -34,11 +35,36 @@ class AnalysisContext:
         return self.pipe.flows
 
     def is_honeypot(self, addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
-            return False
-        return any(ip in n for n in self._nets)
+        hit = self._hp_cache.get(addr)
+        if hit is None:
+            try:
+                ip = ipaddress.ip_address(addr)
+                hit = any(ip in n for n in self._nets)
+            except ValueError:
+                hit = False
+            self._hp_cache[addr] = hit
+        return hit
+
+    def honeypot_mask(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Vectorized :meth:`is_honeypot` over address halves (the table's representation)."""
+        out = np.zeros(hi.shape[0], dtype=bool)
+        for n in self._nets:
+            if n.version == 4:
+                m = np.uint64((0xFFFFFFFF << (32 - n.prefixlen)) & 0xFFFFFFFF)
+                net = np.uint64(int(n.network_address))
+                out |= (
+                    (hi == 0)
+                    & ((lo >> np.uint64(32)) == 0xFFFF)
+                    & ((lo & np.uint64(0xFFFFFFFF) & m) == net)
+                )
+            else:
+                full = (1 << 128) - (1 << (128 - n.prefixlen)) if n.prefixlen else 0
+                mh, ml = np.uint64(full >> 64), np.uint64(full & 0xFFFFFFFFFFFFFFFF)
+                v = int(n.network_address)
+                out |= ((hi & mh) == np.uint64(v >> 64)) & (
+                    (lo & ml) == np.uint64(v & 0xFFFFFFFFFFFFFFFF)
+                )
+        return out
 
     # -- flows ---------------------------------------------------------------------------------
     def flow_rows(self) -> Iterator[dict]:
@@ -56,13 +82,12 @@ class AnalysisContext:
             sel &= c["proto"] == proto
         if resp_port is not None:
             sel &= c["resp_p"] == resp_port
-        idx = np.flatnonzero(sel).tolist()
         if inbound is None:
-            return idx
-        oh, rh = f.column("orig_h"), f.column("resp_h")
-        if inbound:
-            return [i for i in idx if self.is_honeypot(rh[i]) and not self.is_honeypot(oh[i])]
-        return [i for i in idx if self.is_honeypot(oh[i])]
+            return np.flatnonzero(sel).tolist()
+        o_hp = self.honeypot_mask(c["orig_hi"], c["orig_lo"])
+        r_hp = self.honeypot_mask(c["resp_hi"], c["resp_lo"])
+        sel &= (r_hp & ~o_hp) if inbound else o_hp
+        return np.flatnonzero(sel).tolist()
 
     def row(self, i: int) -> dict:
         return self.pipe.flow_row(i)

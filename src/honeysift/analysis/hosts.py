@@ -41,19 +41,14 @@ def remote_hosts(ctx: AnalysisContext) -> list[RemoteHost]:
     opk, rpk = c["orig_pkts"].tolist(), c["resp_pkts"].tolist()
     opay = c["orig_payload_bytes"].tolist()
     rpay = c["resp_payload_bytes"].tolist()
-    hp_cache: dict[str, bool] = {}
-
-    def hp(a: str) -> bool:
-        v = hp_cache.get(a)
-        if v is None:
-            v = hp_cache[a] = ctx.is_honeypot(a)
-        return v
+    o_mask = ctx.honeypot_mask(c["orig_hi"], c["orig_lo"]).tolist()
+    r_mask = ctx.honeypot_mask(c["resp_hi"], c["resp_lo"]).tolist()
 
     hosts: dict[str, RemoteHost] = {}
     ports: dict[str, dict[str, None]] = defaultdict(dict)
     cports: dict[str, dict[str, None]] = defaultdict(dict)
     for i in range(len(f)):
-        o_hp, r_hp = hp(oh[i]), hp(rh[i])
+        o_hp, r_hp = o_mask[i], r_mask[i]
         if o_hp == r_hp:
             continue
         remote = rh[i] if o_hp else oh[i]

@@ -131,12 +131,25 @@ class SegmentIndex:
             else np.zeros(0, np.int64)
         )
         self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
+        self._by_flow: dict[int, tuple[int, int]] | None = None
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
+        """Group indices (both directions) of these flows, in (flow, direction) order."""
         if flows is None:
             return np.arange(self.starts.shape[0])
-        want = np.fromiter(flows, dtype=np.int64)
-        return np.flatnonzero(np.isin(self.group_flow, want))
+        if self._by_flow is None:
+            # group_flow is sorted: each flow's groups are one contiguous run
+            uniq, first, count = np.unique(self.group_flow, return_index=True, return_counts=True)
+            self._by_flow = {
+                f: (a, a + n)
+                for f, a, n in zip(uniq.tolist(), first.tolist(), count.tolist(), strict=True)
+            }
+        out: list[int] = []
+        for f in sorted(set(flows)):
+            span = self._by_flow.get(int(f))
+            if span is not None:
+                out.extend(range(*span))
+        return np.asarray(out, dtype=np.int64)
 
     def streams(
         self,
