@@ -161,7 +161,7 @@ def _ftp_flows(ctx: AnalysisContext) -> list[int]:
     return [
         i
         for i in range(len(ctx.flows))
-        if proto[i] == 6 and (rp[i] in FTP_PORTS or "ftp" == str(svc[i]))
+        if proto[i] == 6 and (rp[i] in FTP_PORTS or str(svc[i]) == "ftp")
     ]
 
 
