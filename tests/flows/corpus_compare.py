@@ -79,7 +79,7 @@ def our_zeek_rows(res: FlowResult, zeek_rule: bool = False) -> list[dict[str, st
                 "orig_ip_bytes": str(r[o + "_ip_bytes"]),
                 "resp_ip_bytes": str(r[p + "_ip_bytes"]),
                 "conn_state": r["conn_state"],
-                "history": r["history"],
+                "history": r["history"] or "-",  # Zeek writes an empty history as unset
             }
         )
     return out

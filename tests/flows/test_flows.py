@@ -17,14 +17,11 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
 import honeysift
-from honeysift.capture.table import PacketTable
+from honeysift.capture.table import PacketTable, halves_to_addr
 from honeysift.flows import build_flows
 from honeysift.flows.render import WRITERS, write
 from tests.flows import corpus_compare as cc
 
-# Traces whose traffic is tunnelled (GRE, ERSPAN, Teredo, VXLAN): Zeek and tshark report the
-# inner connections, we do not decapsulate yet (docs/flows.md counts the effect).
-TUNNELS = {"tunnels__Teredo", "tunnels__gre-sample", "tunnels__vxlan", "erspan"}
 NO_TIMEOUTS = dict(
     tcp_timeout=1e12,
     udp_timeout=1e12,
@@ -34,45 +31,59 @@ NO_TIMEOUTS = dict(
     close_delay=1e12,
     partial_close_delay=1e12,
 )
+# Conversations of conv_exact.tsv we knowingly count differently (docs/flows.md):
+# - rpc-portmap-sadmind udp 1: an IP-fragmented reply; tshark counts each fragment frame, we
+#   (like Zeek) count the reassembled datagram once;
+# - tunnels__Teredo udp 1: the oracle's display filter (`not icmpv6`) dropped the two frames of
+#   this outer Teredo connection that carry ICMPv6 inside; we count all three, as Zeek does.
+KNOWN_CONV = {("rpc-portmap-sadmind", "udp", "1"), ("tunnels__Teredo", "udp", "1")}
 
 
 def test_zeek_conn_baselines(corpus: Path) -> None:
-    f = cc.zeek_figures(corpus)
-    t = f["total"]
-    no_tun = cc.zeek_figures(corpus, skip=TUNNELS)["total"]
-    # every row the test suite lists outside tunnels is found, with counts and state
-    assert no_tun["matched"] / no_tun["zeek"] >= 0.98, no_tun
-    assert no_tun["cnt_ok"] / no_tun["cnt_n"] >= 0.98, no_tun
-    assert no_tun["st_ok"] / no_tun["st_n"] >= 0.95, no_tun
-    # with the tunnel traces: the reader decapsulates GRE/ERSPAN/Teredo/VXLAN, so the inner
-    # connections match; only the outer UDP connections of Teredo and VXLAN, which Zeek also
-    # logs, may be missing until the flow builder emits them from PacketTable.tunnels
-    missing_outer = sum(
-        1
-        for name, (c, miss) in f["per_trace"].items()
-        for z in miss
-        if name in TUNNELS
-        and z.get("proto") == "udp"
-        and z.get("tunnel_parents", "-") == "-"
-        and (
-            "3544" in (z.get("id.orig_p"), z.get("id.resp_p"))
-            or "4789" in (z.get("id.orig_p"), z.get("id.resp_p"))
-            or z.get("service") == "teredo"
-        )
-    )
-    assert t["matched"] + missing_outer >= 0.98 * t["zeek"], (t, missing_outer)
+    """All traces, tunnels included (inner connections from the decapsulated columns, outer
+    Teredo/VXLAN datagrams as connections of their own)."""
+    t = cc.zeek_figures(corpus)["total"]
+    assert t["zeek"] >= 50
+    assert t["matched"] / t["zeek"] >= 0.98, t
     assert t["cnt_ok"] / t["cnt_n"] >= 0.98, t
     assert t["st_ok"] / t["st_n"] >= 0.95, t
 
 
 def test_tshark_conversations(corpus: Path) -> None:
-    """Per-direction frames, IP bytes and payload bytes as tshark counts them (tshark has no
-    idle timeout, so neither do we here)."""
+    """Per-direction frames, IP bytes and payload bytes as tshark counts them, all traces
+    (tshark has no idle timeout, so neither do we here)."""
     n, ok, bad = cc.conv_figures(corpus, **NO_TIMEOUTS)
-    untunnelled_bad = [b for b in bad if b[0] not in TUNNELS]
-    n_tun = sum(1 for b in cc.conv_rows(corpus) if b[0] in TUNNELS)
-    assert (n - n_tun) and (n - n_tun - len(untunnelled_bad)) / (n - n_tun) >= 0.98, untunnelled_bad
-    assert ok >= 0.85 * n  # tunnels included (docs/flows.md gives the figures)
+    assert n >= 150 and ok / n >= 0.98, bad
+    assert {b[:3] for b in bad} <= KNOWN_CONV, bad
+
+
+def test_tunnel_outer_connections(corpus: Path) -> None:
+    """Teredo and VXLAN outer datagrams are connections (service teredo/vxlan) with Zeek's
+    counts; GRE outer packets are not (Zeek puts them in tunnel.log); every tunnelled frame
+    belongs to its inner packet's flow in packet_flow."""
+    base = cc.conn_baselines(corpus)
+    for name, svc in (("tunnels__Teredo", "teredo"), ("tunnels__vxlan", "vxlan")):
+        trace = next((corpus / "traces").glob(name + ".*"))
+        res = cc.flows_of(trace, packet_flows=True)
+        outer = [z for z in base[name] if z.get("service") == svc]
+        assert outer
+        pairs, missing = cc.match_zeek(cc.our_zeek_rows(res), outer)
+        assert not missing and all(o["orig_pkts"] == z["orig_pkts"] for o, z in pairs)
+        assert svc in [r["service"] for r in res]
+        # a tunnelled frame belongs to the flow of its inner packet's addresses
+        with honeysift.open(str(trace)) as cap:
+            t = cap.packets()
+        rows = np.unique(t.tunnels["row"])
+        rows = rows[(t.status[rows] == 0) & (t.ip_version[rows] != 0)]
+        assert len(rows)
+        oh, rh = res.column("orig_h"), res.column("resp_h")
+        for i in rows.tolist():
+            f = int(res.packet_flow[int(t.frame[i]) - 1])
+            src = halves_to_addr(int(t.src_hi[i]), int(t.src_lo[i]))
+            dst = halves_to_addr(int(t.dst_hi[i]), int(t.dst_lo[i]))
+            assert {oh[f], rh[f]} == {src, dst}, (name, int(t.frame[i]))
+    gre = cc.flows_of(next((corpus / "traces").glob("tunnels__gre-sample.*")))
+    assert "47" not in {r["proto"] for r in gre}
 
 
 def test_argus_direction_and_status(corpus: Path) -> None:
@@ -207,28 +218,61 @@ def test_chunked_equals_whole_and_packet_flows(corpus: Path, monkeypatch) -> Non
         assert int(((pf == i) & (pd == 1)).sum()) == r["resp_pkts"]
 
 
+def _py_csv(res) -> str:
+    """The CSV a plain per-row Python writer makes (the reference for the vectorized one)."""
+    from honeysift.flows import COLUMNS
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in res:
+        w.writerow(
+            f"{r[k]:.6f}" if k in ("start", "end", "duration", "zeek_duration") else r[k]
+            for k in COLUMNS
+        )
+    return out.getvalue()
+
+
 def test_renderers(corpus: Path, tmp_path: Path) -> None:
-    with honeysift.open(str(corpus / "traces" / "ftp__ipv4.pcap")) as cap:
-        res = build_flows(cap)
-    out = io.StringIO()
-    write(res, "zeek", out)
-    rows = cc.read_zeek_log_text(out.getvalue())
-    assert len(rows) == len(res) and rows[0]["id.resp_p"] == "21"
-    out = io.StringIO()
-    write(res, "csv", out)
-    assert len(list(csv.DictReader(io.StringIO(out.getvalue())))) == len(res)
-    out = io.StringIO()
-    write(res, "json", out)
-    assert json.loads(out.getvalue().splitlines()[0])["resp_p"] == 21
-    out = io.StringIO()
-    write(res, "table", out)
-    assert out.getvalue().split()[:3] == ["StartTime", "Proto", "SrcAddr"]
+    for name in ("ftp__ipv4.pcap", "tunnels__Teredo.pcap", "irc-dcc-send.pcapng"):
+        with honeysift.open(str(corpus / "traces" / name)) as cap:
+            res = build_flows(cap)
+        rows = list(res)
+        out = io.StringIO()
+        write(res, "csv", out)
+        assert out.getvalue() == _py_csv(res)
+        out = io.StringIO()
+        write(res, "json", out)
+        got = [json.loads(x) for x in out.getvalue().splitlines()]
+        assert len(got) == len(rows)
+        for g, r in zip(got, rows, strict=True):
+            assert g.keys() == r.keys()
+            for k, v in r.items():
+                assert g[k] == (pytest.approx(v, abs=1e-6) if isinstance(v, float) else v), k
+        out = io.StringIO()
+        write(res, "zeek", out)
+        z = cc.read_zeek_log_text(out.getvalue())
+        assert [(x["uid"], x["id.orig_h"], x["conn_state"], x["history"]) for x in z] == [
+            (r["uid"], r["orig_h"], r["conn_state"], r["history"] or "-") for r in rows
+        ]
+        out = io.StringIO()
+        write(res, "table", out)
+        lines = out.getvalue().splitlines()
+        assert lines[0].split()[:3] == ["StartTime", "Proto", "SrcAddr"]
+        assert [ln.split()[2] for ln in lines[1:]] == [r["orig_h"] for r in rows]
+    # the text columns decode to str, as before the compact storage
+    c = res.columns
+    assert "conn_state" in c and isinstance(c["conn_state"][0], str)
+    assert c["uid"][0] == rows[0]["uid"] and c["history"][0] == rows[0]["history"]
+    assert c.get("vlan") is None
     import pyarrow.parquet as pq
 
     p = tmp_path / "f.parquet"
     with open(p, "wb") as fh:
         write(res, "parquet", fh)
-    assert pq.read_table(p).num_rows == len(res)
+    back = pq.read_table(p)
+    assert back.num_rows == len(res)
+    assert back.column("service").to_pylist() == [r["service"] for r in rows]
 
 
 @settings(max_examples=150, deadline=None)

@@ -11,16 +11,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from honeysift.capture.table import PacketTable, halves_to_addr
-from honeysift.flows.build import FlowBuilder, FlowOptions, Reader, iter_batches
+from honeysift.capture.table import PacketTable
+from honeysift.flows import services, state
+from honeysift.flows.build import (
+    ORIG_METHODS,
+    FlowBuilder,
+    FlowOptions,
+    Reader,
+    _hash,
+    iter_batches,
+)
 
-__all__ = ["FlowOptions", "FlowResult", "build_flows", "COLUMNS"]
+__all__ = ["FlowOptions", "FlowResult", "build_flows", "COLUMNS", "LABELS"]
 
 #: Columns of the flow table, in order (dtype; meaning in docs/flows.md).
 COLUMNS = [
@@ -55,13 +66,26 @@ COLUMNS = [
 ]
 
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: Protocol name by IP protocol number (the ``proto`` column as text).
+PROTO_LABELS = np.array(
+    [PROTO_NAMES.get(p, str(p)) for p in range(256)],
+    dtype=object,
+)
+_B62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
+
+#: Coded columns: name -> label array (the stored column holds indexes into it).
+LABELS: dict[str, np.ndarray] = {
+    "conn_state": state.CONN_STATES,
+    "direction": state.DIRECTIONS,
+    "status": state.STATUSES,
+    "service": services.SERVICES,
+    "orig_method": ORIG_METHODS,
+}
 
 
-def _uids(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """'C' + base62 of a 64-bit mix of the 5-tuple and start time: stable across runs."""
-    from honeysift.flows.build import _hash
-
+def uid_bytes(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """'C' + base62 of a 64-bit mix of the 5-tuple and start time (stable across runs), as an
+    ``S12`` array: 11 vectorized divmods, no per-flow Python."""
     h = _hash(
         {
             "ts_ns": cols["start_ns"],
@@ -77,39 +101,74 @@ def _uids(cols: dict[str, np.ndarray]) -> np.ndarray:
     digits = np.empty((len(h), 12), dtype=np.uint8)
     digits[:, 0] = ord("C")
     v = h.copy()
-    lut = np.frombuffer(_B62.encode(), dtype=np.uint8)
     for j in range(1, 12):
-        digits[:, j] = lut[(v % np.uint64(62)).astype(np.int64)]
-        v //= np.uint64(62)
-    return digits.view("S12").ravel().astype("U12").astype(object)
+        v, rem = np.divmod(v, np.uint64(62))
+        digits[:, j] = _B62[rem.astype(np.intp)]
+    return digits.view("S12").ravel()
+
+
+class Columns(dict):
+    """The flow columns (numpy arrays). Text columns are stored compactly (codes, an Arrow
+    string array for history, fixed-width bytes for uid) and decoded into object arrays of
+    ``str`` the first time they are looked up, then kept."""
+
+    def __init__(self, data: dict[str, np.ndarray], decoders: dict[str, Callable[[], Any]]):
+        super().__init__(data)
+        self._decoders = decoders
+
+    def __missing__(self, key: str) -> np.ndarray:
+        dec = self._decoders.get(key)
+        if dec is None:
+            raise KeyError(key)
+        v = self[key] = dec()
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._decoders
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default  # noqa: SIM401 - dict.get skips __missing__
 
 
 @dataclass(slots=True)
 class FlowResult:
-    """The flow table: one numpy array per column (see COLUMNS), rows sorted by start time.
+    """The flow table, rows sorted by start time (then first frame).
+
+    ``codes`` holds the compact storage of the text columns (conn_state, direction, status,
+    service, orig_method: uint8 codes into :data:`LABELS`; ``history``: a pyarrow string array;
+    ``uid``: an ``S12`` array); ``columns[name]`` gives every column as numpy, text columns as
+    object arrays of ``str`` (decoded once, on first use). Renderers read ``codes`` directly.
 
     ``packet_flow``/``packet_dir`` (when requested with ``packet_flows=True``) give, for every
     frame (index = frame number - 1), the row of its flow (-1 for frames in no flow) and 0 when
     the originator sent it, 1 for the responder.
     """
 
-    columns: dict[str, np.ndarray]
+    codes: dict[str, Any]
+    numeric: dict[str, np.ndarray]
     packet_flow: np.ndarray | None = None
     packet_dir: np.ndarray | None = None
-    _addr_cache: dict[str, list[str]] = field(default_factory=dict)
+    columns: Columns = field(init=False)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        dec: dict[str, Callable[[], Any]] = {
+            k: (lambda k=k: LABELS[k][self.codes[k]]) for k in LABELS
+        }
+        dec["history"] = lambda: self.codes["history"].to_numpy(zero_copy_only=False).astype(object)
+        dec["uid"] = lambda: self.codes["uid"].astype("U12").astype(object)
+        self.columns = Columns(self.numeric, dec)
 
     def __len__(self) -> int:
-        return int(len(self.columns["start_ns"]))
+        return int(len(self.numeric["start_ns"]))
 
     def column(self, name: str) -> np.ndarray | list:
         c = self.columns
         if name in ("orig_h", "resp_h"):
-            if name not in self._addr_cache:
+            if name not in self._cache:
                 p = name[:4]
-                self._addr_cache[name] = _addresses(c[p + "_hi"], c[p + "_lo"])
-            return self._addr_cache[name]
-        if name == "uid":
-            return c["uid"]
+                self._cache[name] = _addresses(c[p + "_hi"], c[p + "_lo"])
+            return self._cache[name]
         if name == "start":
             return c["start_ns"] / 1e9
         if name == "end":
@@ -119,7 +178,9 @@ class FlowResult:
         if name == "zeek_duration":
             return c["zeek_duration_ns"] / 1e9
         if name == "proto":
-            return np.array([PROTO_NAMES.get(p, str(p)) for p in c["proto"].tolist()], dtype=object)
+            if "proto" not in self._cache:
+                self._cache["proto"] = PROTO_LABELS[c["proto"]]
+            return self._cache["proto"]
         return c[name]
 
     def rows(self) -> Iterator[dict[str, Any]]:
@@ -138,15 +199,24 @@ class FlowResult:
         """A pyarrow.Table with COLUMNS (pyarrow is a dependency of honeysift)."""
         import pyarrow as pa
 
-        arrays = {}
+        from honeysift.flows.text import address_strings
+
+        c, arrays = self.numeric, {}
         for k in COLUMNS:
-            v = self.column(k)
             if k in ("start", "end"):
-                arrays[k] = pa.array(self.columns[k + "_ns"], type=pa.timestamp("ns", tz="UTC"))
-            elif isinstance(v, np.ndarray) and v.dtype != object:
-                arrays[k] = pa.array(v)
+                arrays[k] = pa.array(c[k + "_ns"], type=pa.timestamp("ns", tz="UTC"))
+            elif k in LABELS:
+                arrays[k] = pa.array(LABELS[k], pa.string()).take(pa.array(self.codes[k]))
+            elif k == "history":
+                arrays[k] = self.codes["history"]
+            elif k == "uid":
+                arrays[k] = pa.array(self.codes["uid"]).cast(pa.string())
+            elif k in ("orig_h", "resp_h"):
+                arrays[k] = address_strings(c[k[:4] + "_hi"], c[k[:4] + "_lo"])
+            elif k == "proto":
+                arrays[k] = pa.array(PROTO_LABELS, pa.string()).take(pa.array(c["proto"]))
             else:
-                arrays[k] = pa.array(list(v), type=pa.string())
+                arrays[k] = pa.array(self.column(k))
         return pa.table(arrays)
 
     def to_pandas(self):
@@ -159,14 +229,9 @@ class FlowResult:
 
 
 def _addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    cache: dict[tuple[int, int], str] = {}
-    out = []
-    for h, low in zip(hi.tolist(), lo.tolist(), strict=True):
-        s = cache.get((h, low))
-        if s is None:
-            s = cache[(h, low)] = halves_to_addr(h, low)
-        out.append(s)
-    return out
+    from honeysift.flows.text import address_strings
+
+    return address_strings(hi, lo).to_pylist()
 
 
 def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) -> FlowResult:
@@ -175,9 +240,11 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
     Options (FlowOptions): tcp_timeout, udp_timeout, icmp_timeout, other_timeout (seconds),
     close_delay, partial_close_delay, packet_flows (per-frame flow index), payload_service.
     *reader(offset, length)* returns capture bytes for the payload-based service guess; it
-    defaults to the Capture's own when *chunks* is a Capture.
+    defaults to the Capture's own when *chunks* is a Capture. Chunks are read one ahead in a
+    background thread, so decoding overlaps flow building (numpy releases the GIL).
     """
     opts = FlowOptions(**options)
+    source = chunks
     if hasattr(chunks, "chunks") and hasattr(chunks, "frame_bytes"):
         reader = reader or chunks.frame_bytes
         it: Iterable[PacketTable] = chunks.chunks()
@@ -185,30 +252,92 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
         it = [chunks]
     else:
         it = chunks
-    builder = FlowBuilder(opts, reader, _mapped(chunks))
-    batches = list(iter_batches(it, builder))
+        # a Capture's bound frame_bytes tells which file the chunks come from
+        source = getattr(reader, "__self__", None)
+    builder = FlowBuilder(opts, reader, _mapped(source))
+    batches = list(iter_batches(_prefetch(it), builder))
     return _assemble(batches, builder)
 
 
-def _mapped(cap: Any) -> np.ndarray | None:
-    """The (decompressed) capture file mapped read-only, for the payload pre-test."""
+def _prefetch(it: Iterable[PacketTable], depth: int = 2) -> Iterator[PacketTable]:
+    """Iterate *it* in a background thread, *depth* chunks ahead (exceptions re-raised here)."""
+    if isinstance(it, (list, tuple)):
+        yield from it
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for t in it:
+                while not stop.is_set():
+                    try:
+                        q.put((t, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put((done, e))
+
+    th = threading.Thread(target=work, name="honeysift-read", daemon=True)
+    th.start()
+    try:
+        while True:
+            t, err = q.get()
+            if t is done:
+                if err is not None:
+                    raise err
+                return
+            yield t
+    finally:
+        stop.set()
+        th.join()
+
+
+def _mapped(cap: Any) -> str | None:
+    """Path of the (decompressed) capture file, mapped per round for the payload pre-test."""
     path = getattr(getattr(cap, "source", None), "path", None)
     try:
-        return np.memmap(path, dtype=np.uint8, mode="r") if path else None
-    except (OSError, ValueError):
+        return str(path) if path and os.path.getsize(path) > 0 else None
+    except (OSError, TypeError):
         return None
 
 
 def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> FlowResult:
+    import pyarrow as pa
+
     from honeysift.flows.build import empty_batch
 
     if not batches:
         batches = [empty_batch()]
-    cols = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-    order = np.lexsort((cols["first_frame"], cols["start_ns"]))
-    cols = {k: v[order] for k, v in cols.items()}
-    cols["uid"] = _uids(cols)
-    res = FlowResult(cols)
+    keys = [k for k in batches[0] if k != "_hist_data"]
+    # sorted by start time, ties by first frame (batches come out roughly in frame order)
+    ff = np.concatenate([b["first_frame"] for b in batches])
+    order = np.argsort(ff, kind="stable")
+    st = np.concatenate([b["start_ns"] for b in batches])[order]
+    order = order[np.argsort(st, kind="stable")]
+    del ff, st
+    cols = {}
+    for k in keys:
+        cols[k] = np.concatenate([b.pop(k) for b in batches])[order]
+    hlen = cols.pop("hist_len")
+    data = np.concatenate([b.pop("_hist_data") for b in batches])
+    batches.clear()
+    unsorted_len = np.empty_like(hlen)
+    unsorted_len[order] = hlen
+    big = len(data) >= 2**31 - 1  # Arrow's 32-bit offsets would overflow
+    offs = np.zeros(len(hlen) + 1, np.int64 if big else np.int32)
+    np.cumsum(unsorted_len, out=offs[1:])
+    kind = pa.LargeStringArray if big else pa.StringArray
+    hist = kind.from_buffers(len(hlen), pa.py_buffer(offs), pa.py_buffer(data))
+    codes: dict[str, Any] = {k: cols.pop(k) for k in LABELS}
+    codes["history"] = hist.take(pa.array(order))
+    codes["uid"] = uid_bytes(cols)
+    res = FlowResult(codes, cols)
     if builder.opt.packet_flows:
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order))

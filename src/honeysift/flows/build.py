@@ -10,6 +10,7 @@ and emitted. Memory is the chunk plus the rows of live flows.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ _REQUEST6[[128, 130, 133, 135, 139, 141]] = True
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MIN_ROUND = 1 << 18  # rows per round at least (bounded memory: ~25 MB of row columns)
+AGG_ROWS = 1 << 18  # rows aggregated at once (bounds the temporaries of _aggregate)
 _DNS_PORTS = np.array([53, 137, 5353, 5355], dtype=np.uint16)
 M32 = np.int64(1 << 32)
 
@@ -80,7 +82,24 @@ ROW_FIELDS = (
     "pavail",
     "itype",
     "icode",
+    "tun",
 )
+_SPLIT_FIELDS = (
+    "ts_ns",
+    "ka_hi",
+    "ka_lo",
+    "kb_hi",
+    "kb_lo",
+    "pa",
+    "pb",
+    "proto",
+    "flags",
+    "seq",
+    "fromb",
+)
+#: Tunnel types (capture.decode TUN_*) whose outer UDP datagrams Zeek logs as connections of
+#: their own (service teredo / vxlan); GRE and IP-in-IP outer layers go to tunnel.log instead.
+TUN_TEREDO, TUN_VXLAN = 2, 3
 
 
 def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
@@ -113,7 +132,7 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
             if data:
                 sniff[fr] = data[: services.SNIFF_BYTES]
         poff = np.where(reas, -1, poff)
-    return {
+    rows = {
         "ts_ns": t.ts_ns[idx],
         "frame": t.frame[idx].astype(np.int64),
         "ka_hi": np.where(fromb, dh, sh),
@@ -134,6 +153,51 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
         "pavail": np.maximum(avail, 0),
         "itype": ity,
         "icode": ico,
+        "tun": np.zeros(len(idx), np.uint8),
+    }
+    if t.tunnels is not None:
+        outer = _outer_rows(t)
+        if outer is not None:
+            rows = {k: np.concatenate([rows[k], outer[k]]) for k in ROW_FIELDS}
+    return rows
+
+
+def _outer_rows(t: PacketTable) -> dict[str, np.ndarray] | None:
+    """Rows for the outer UDP datagrams of Teredo and VXLAN layers (Zeek logs those as
+    connections; the main columns describe the inner packet, counted as its own flow)."""
+    tun = t.tunnels
+    sel = np.nonzero(
+        ((tun["type"] == TUN_TEREDO) | (tun["type"] == TUN_VXLAN)) & (tun["proto"] == 17)
+    )[0]
+    if not len(sel):
+        return None
+    row = tun["row"][sel]
+    sh, sl, dh, dl = (tun[k][sel] for k in ("src_hi", "src_lo", "dst_hi", "dst_lo"))
+    sp, dp = tun["sport"][sel].astype(np.uint16), tun["dport"][sel].astype(np.uint16)
+    fromb = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
+    z = np.zeros(len(sel), np.uint8)
+    return {
+        "ts_ns": t.ts_ns[row],
+        "frame": t.frame[row].astype(np.int64),
+        "ka_hi": np.where(fromb, dh, sh),
+        "ka_lo": np.where(fromb, dl, sl),
+        "kb_hi": np.where(fromb, sh, dh),
+        "kb_lo": np.where(fromb, sl, dl),
+        "pa": np.where(fromb, dp, sp),
+        "pb": np.where(fromb, sp, dp),
+        "proto": np.full(len(sel), 17, np.uint8),
+        "fromb": fromb,
+        "flags": z,
+        "seq": np.zeros(len(sel), np.uint32),
+        "ack": np.zeros(len(sel), np.uint32),
+        "win": np.zeros(len(sel), np.uint16),
+        "ip_len": tun["ip_len"][sel].astype(np.uint32),
+        "plen": tun["payload_len"][sel].astype(np.uint32),
+        "poff": t.offset[row].astype(np.int64),  # not sniffed: pavail is 0
+        "pavail": np.zeros(len(sel), np.int64),
+        "itype": z,
+        "icode": z,
+        "tun": tun["type"][sel].astype(np.uint8),
     }
 
 
@@ -178,11 +242,48 @@ def _last_pos(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
     return np.where(prev >= kstart, prev, -1)
 
 
-def _first(mask: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
-    """Per flow: first row position (relative to the flow start) where *mask*, else NONE."""
-    pos = np.where(mask, np.arange(n, dtype=np.int64), NONE)
-    m = np.minimum.reduceat(pos, starts)
-    return np.where(m == NONE, NONE, m - starts)
+def _pieces(starts: np.ndarray, n: int, size: int) -> list[int]:
+    """Row bounds cutting [0, n) at flow starts into pieces of about *size* rows."""
+    if n <= size or len(starts) <= 1:
+        return [0, n]
+    want = np.arange(size, n, size)
+    cut = np.unique(starts[np.clip(np.searchsorted(starts, want), 0, len(starts) - 1)])
+    return [0, *[int(c) for c in cut if 0 < c < n], n]
+
+
+def _trim() -> None:
+    """Give freed heap memory back to the OS (glibc keeps freed arrays of a round otherwise,
+    and peak RSS would follow the sum of rounds, not the largest)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _first_sparse(mask: np.ndarray, fid: np.ndarray, starts: np.ndarray, nfl: int) -> np.ndarray:
+    """Per flow: first row position (relative to the flow start) where *mask*, else NONE;
+    computed from the True positions only (cheap for rare events)."""
+    idx = np.flatnonzero(mask)
+    out = np.full(nfl, NONE, np.int64)
+    if len(idx):
+        f = fid[idx]
+        keep = np.ones(len(f), dtype=bool)
+        keep[1:] = f[1:] != f[:-1]
+        fk = f[keep]
+        out[fk] = idx[keep] - starts[fk]
+    return out
 
 
 def _close_pos(tcp, fl, fromb, kstart, inclusive):
@@ -208,6 +309,18 @@ def _last_incl(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
     return np.where(last >= kstart, last, -1)
 
 
+def _candidates(src: str | np.ndarray, off, avail, proto) -> np.ndarray:
+    """services.candidates over the capture bytes; a path is mapped for this call only."""
+    if not isinstance(src, str):
+        return services.candidates(src, off, avail, proto)
+    with open(src, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        arr = np.frombuffer(m, dtype=np.uint8)
+        try:
+            return services.candidates(arr, off, avail, proto)
+        finally:
+            del arr
+
+
 class FlowBuilder:
     """Feed packet-table chunks in capture order; get finished flow batches back."""
 
@@ -215,11 +328,13 @@ class FlowBuilder:
         self,
         options: FlowOptions | None = None,
         reader: Reader | None = None,
-        mapped: np.ndarray | None = None,
+        mapped: str | np.ndarray | None = None,
     ) -> None:
         self.opt = options or FlowOptions()
         self.reader = reader
-        self.mapped = mapped  # the capture bytes (np.memmap) for the vectorized payload prefilter
+        # the capture file (path, or its bytes) for the vectorized payload prefilter; a path is
+        # mapped only while a round reads it, so its pages do not stay in our resident set
+        self.mapped = mapped
         self.carry: dict[str, np.ndarray] | None = None
         self.sniff: dict[int, bytes] = {}
         self.emitted = 0
@@ -230,8 +345,8 @@ class FlowBuilder:
         self.pending: list[dict[str, np.ndarray]] = []
         self.npending = 0
 
-    def feed(self, table: PacketTable) -> dict[str, np.ndarray] | None:
-        """Take one chunk; return the flows it finished (or None).
+    def feed(self, table: PacketTable) -> list[dict[str, np.ndarray]]:
+        """Take one chunk; return batches of the flows it finished (maybe none).
 
         New rows are buffered until they outnumber twice the carried rows (and at least
         ``MIN_ROUND``), so carried rows of live flows are re-examined a bounded number of
@@ -245,24 +360,24 @@ class FlowBuilder:
             self.npending += len(rows["ts_ns"])
         ncarry = 0 if self.carry is None else len(self.carry["ts_ns"])
         if self.npending < max(MIN_ROUND, 2 * ncarry):
-            return None
+            return []
         return self._run(final=False)
 
-    def finish(self) -> dict[str, np.ndarray] | None:
+    def finish(self) -> list[dict[str, np.ndarray]]:
         return self._run(final=True)
 
-    def _run(self, final: bool) -> dict[str, np.ndarray] | None:
+    def _run(self, final: bool) -> list[dict[str, np.ndarray]]:
         parts = ([self.carry] if self.carry is not None else []) + self.pending
         self.pending, self.npending, self.carry = [], 0, None
         if not parts:
-            return None
+            return []
         rows = (
             parts[0]
             if len(parts) == 1
             else {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
         )
         if not len(rows["ts_ns"]):
-            return None
+            return []
         return self._round(rows, final=final)
 
     # ------------------------------------------------------------------------------------
@@ -285,10 +400,12 @@ class FlowBuilder:
         )
         return np.minimum(t * 1e9, 2.0**62).astype(np.int64)
 
-    def _round(self, rows: dict[str, np.ndarray], final: bool) -> dict[str, np.ndarray] | None:
+    def _round(self, rows: dict[str, np.ndarray], final: bool) -> list[dict[str, np.ndarray]]:
         o = self.opt
         order = np.argsort(_hash(rows), kind="stable")
-        r = {k: v[order] for k, v in rows.items()}
+        # Only the columns that decide splits are sorted here; the others are gathered once,
+        # straight into the finished or carried rows.
+        r = {k: rows[k][order] for k in _SPLIT_FIELDS}
         n = len(order)
         ts = r["ts_ns"]
         keychg = np.ones(n, dtype=bool)
@@ -351,14 +468,23 @@ class FlowBuilder:
                 done_f |= tcp[starts] & closed & (now - tc > _ns(o.close_delay))
         done_rows = done_f[fid]
         if not done_rows.all():
-            keep = ~done_rows
-            self.carry = {k: v[keep] for k, v in r.items()}
+            keep = order[~done_rows]
+            self.carry = {k: v[keep] for k, v in rows.items()}
         else:
             self.carry = None
         if not done_f.any():
-            return None
-        d = {k: v[done_rows] for k, v in r.items()}
-        return self._aggregate(d, split[done_rows])
+            return []
+        take = order[done_rows] if not done_rows.all() else order
+        split = split[done_rows]
+        # aggregate in pieces of about AGG_ROWS rows (cut at flow starts): the temporaries of
+        # _aggregate then stay small however many rows the round holds
+        bounds = _pieces(np.flatnonzero(split), len(split), AGG_ROWS)
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            d = {k: v[take[a:b]] for k, v in rows.items()}
+            out.append(self._aggregate(d, split[a:b]))
+        _trim()
+        return out
 
     # ------------------------------------------------------------------------------------
     def _aggregate(self, r: dict[str, np.ndarray], split: np.ndarray) -> dict[str, np.ndarray]:
@@ -373,6 +499,9 @@ class FlowBuilder:
         tcp_row = r["proto"] == 6
         ip_len = r["ip_len"].astype(np.int64)
         plen = r["plen"].astype(np.int64)
+
+        def first(mask: np.ndarray, *_: object) -> np.ndarray:
+            return _first_sparse(mask, fid, starts, nfl)
 
         def fsum(v: np.ndarray) -> np.ndarray:
             return np.add.reduceat(v, starts)
@@ -389,8 +518,8 @@ class FlowBuilder:
         fa_, fb_ = ~fromb, fromb
         first_pkt_b = fromb[starts]
         # --- originator -------------------------------------------------------------------
-        syn_a, syn_b = _first(syn_r & fa_, starts, n), _first(syn_r & fb_, starts, n)
-        sa_a, sa_b = _first(sa_r & fa_, starts, n), _first(sa_r & fb_, starts, n)
+        syn_a, syn_b = first(syn_r & fa_, starts, n), first(syn_r & fb_, starts, n)
+        sa_a, sa_b = first(sa_r & fa_, starts, n), first(sa_r & fb_, starts, n)
         pa_, pb_ = r["pa"][starts], r["pb"][starts]
         srv_a = services.server_like(proto, pa_)
         srv_b = services.server_like(proto, pb_)
@@ -399,7 +528,7 @@ class FlowBuilder:
         req_r = np.where(r["proto"] == 1, services_req4(ity), services_req6(ity)) & (
             (r["proto"] == 1) | (r["proto"] == 58)
         )
-        req_a, req_b = _first(req_r & fa_, starts, n), _first(req_r & fb_, starts, n)
+        req_a, req_b = first(req_r & fa_, starts, n), first(req_r & fb_, starts, n)
         has_syn = (syn_a != NONE) | (syn_b != NONE)
         has_sa = (sa_a != NONE) | (sa_b != NONE)
         has_req = icmp & ((req_a != NONE) | (req_b != NONE))
@@ -441,14 +570,14 @@ class FlowBuilder:
         ack = r["ack"].astype(np.int64)
         rst_r = (fl & RST) > 0
         fin_r = (fl & FIN) > 0
-        first_a = _first(fa_, starts, n)
-        first_b = _first(fb_, starts, n)
+        first_a = first(fa_, starts, n)
+        first_b = first(fb_, starts, n)
         # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
         # first ACK - 1 (Zeek init_endpoint / init_peer).
         anysyn = (fl & SYN) > 0
-        fsyn_a, fsyn_b = _first(anysyn & fa_, starts, n), _first(anysyn & fb_, starts, n)
+        fsyn_a, fsyn_b = first(anysyn & fa_, starts, n), first(anysyn & fb_, starts, n)
         ack_r = tcp_row & ((fl & ACK) > 0)
-        fack_a, fack_b = _first(ack_r & fa_, starts, n), _first(ack_r & fb_, starts, n)
+        fack_a, fack_b = first(ack_r & fa_, starts, n), first(ack_r & fb_, starts, n)
 
         def isn(fsyn, firstp, peer_ack):
             at = lambda p: seq[np.clip(starts + np.where(p == NONE, 0, p), 0, n - 1)]  # noqa: E731
@@ -474,8 +603,8 @@ class FlowBuilder:
         ackuse = tcp_row & ((fl & ACK) > 0) & ~rst_r
         a_on_b = np.maximum.reduceat(np.where(ackuse & fa_, ra, NEG), starts)  # a acks b's data
         a_on_a = np.maximum.reduceat(np.where(ackuse & fb_, ra, NEG), starts)
-        has_fin_a = _first(fin_r & fa_, starts, n) != NONE
-        has_fin_b = _first(fin_r & fb_, starts, n) != NONE
+        has_fin_a = first(fin_r & fa_, starts, n) != NONE
+        has_fin_b = first(fin_r & fb_, starts, n) != NONE
 
         def size(e, a, has_fin):
             s = np.maximum(np.maximum(e, a), 0)
@@ -537,10 +666,10 @@ class FlowBuilder:
                 pkts=pk,
                 first=first_p,
                 first_ack=(pk > 0) & ((fl[np.clip(fp_row, 0, n - 1)] & ACK) > 0),
-                syn=_first(syn_r & mask_side, starts, n),
-                synack=_first(sa_r & mask_side, starts, n),
-                fin=_first(fin_r & mask_side, starts, n),
-                rst=_first(rst_r & mask_side, starts, n),
+                syn=first(syn_r & mask_side, starts, n),
+                synack=first(sa_r & mask_side, starts, n),
+                fin=first(fin_r & mask_side, starts, n),
+                rst=first(rst_r & mask_side, starts, n),
                 quiet=np.add.reduceat(noisy.astype(np.int64), starts) == 0,
                 size=sz,
             )
@@ -558,35 +687,27 @@ class FlowBuilder:
 
         orig_pkts = pick(pk_a, pk_b, orig_b)
         resp_pkts = pick(pk_b, pk_a, orig_b)
-        # history (TCP rows only)
-        flipped = orig_b != first_pkt_b
-        hist = [""] * nfl
+        # history (Arrow string layout): TCP letters, "^" when flipped, D/d for UDP; Zeek's
+        # ICMP and other analyzers record no history
+        flipped = (orig_b != first_pkt_b) & ((proto == 6) | (proto == 17))
+        parts = [(np.nonzero(flipped)[0], np.full(int(flipped.sum()), ord("^"), np.uint8))]
         if tcp_row.any():
-            tfl = np.nonzero(tcp_f)[0]
             tr = tcp_row
-            remap = np.full(nfl, -1, np.int64)
-            remap[tfl] = np.arange(len(tfl))
             zwin = tr & (r["win"] == 0) & ~rst_r & ((fl & SYN) == 0)
-            h = state.history(
-                remap[fid[tr]],
-                len(tfl),
-                resp_row[tr],
-                fl[tr],
-                plen[tr],
-                rs[tr],
-                rxmit[tr],
-                gap[tr],
-                zwin[tr],
-                flipped[tfl],
+            parts.append(
+                state.history_letters(
+                    fid[tr], resp_row[tr], fl[tr], plen[tr], rs[tr], rxmit[tr], gap[tr], zwin[tr]
+                )
             )
-            for j, i in enumerate(tfl.tolist()):
-                hist[i] = h[j]
-        for i in np.nonzero(~tcp_f)[0].tolist():
-            hist[i] = (
-                ("^" if flipped[i] else "")
-                + ("D" if orig_pkts[i] else "")
-                + ("d" if resp_pkts[i] else "")
-            )
+        for cnt, letter in ((orig_pkts, "D"), (resp_pkts, "d")):
+            f = np.nonzero((proto == 17) & (cnt > 0))[0]
+            parts.append((f, np.full(len(f), ord(letter), np.uint8)))
+        hist_len, hist_data = state.join_letters(nfl, parts)
+        hist_off = np.concatenate([[0], np.cumsum(hist_len, dtype=np.int64)])
+
+        def hist(i: int) -> bytes:
+            return hist_data[hist_off[i] : hist_off[i + 1]].tobytes()
+
         orig_size = np.where(tcp_f, pick(size_a, size_b, orig_b), pick(pay_a, pay_b, orig_b))
         resp_size = np.where(tcp_f, pick(size_b, size_a, orig_b), pick(pay_b, pay_a, orig_b))
         cstate = state.conn_state(proto, os_, rs_, orig_pkts, resp_pkts, orig_size, resp_size, hist)
@@ -615,8 +736,8 @@ class FlowBuilder:
             r["icode"][starts],
         )
         # --- service ----------------------------------------------------------------------
-        fpay_a = _first(fa_ & (plen > 0), starts, n)
-        fpay_b = _first(fb_ & (plen > 0), starts, n)
+        fpay_a = first(fa_ & (plen > 0), starts, n)
+        fpay_b = first(fb_ & (plen > 0), starts, n)
         orig_p = pick(pa_, pb_, orig_b)
         resp_p = pick(pb_, pa_, orig_b)
         svc = self._services(
@@ -628,14 +749,18 @@ class FlowBuilder:
             pick(fpay_a, fpay_b, orig_b),
             pick(fpay_b, fpay_a, orig_b),
         )
+        tun0 = r["tun"][starts]
+        svc = np.where(tun0 == TUN_TEREDO, services.SERVICE_CODE["teredo"], svc)
+        svc = np.where(tun0 == TUN_VXLAN, services.SERVICE_CODE["vxlan"], svc).astype(np.uint8)
 
         # --- per-packet output --------------------------------------------------------------
         base = self.emitted
         self.emitted += nfl
         if self.opt.packet_flows:
-            self.pk_frames.append(r["frame"])
-            self.pk_flow.append(fid + base)
-            self.pk_dir.append(resp_row.astype(np.int8))
+            inner = r["tun"] == 0  # a tunnelled frame belongs to its inner packet's flow
+            self.pk_frames.append(r["frame"][inner])
+            self.pk_flow.append(fid[inner] + base)
+            self.pk_dir.append(resp_row[inner].astype(np.int8))
         out = {
             "start_ns": t0,
             "end_ns": t1,
@@ -657,30 +782,28 @@ class FlowBuilder:
             "resp_bytes": resp_size,
             "missed_bytes": miss_a + miss_b,
             "conn_state": cstate,
-            "history": np.array(hist, dtype=object),
+            "hist_len": hist_len,
+            "_hist_data": hist_data,
             "direction": adir,
             "status": astat,
             "service": svc,
             "first_frame": r["frame"][starts],
             "last_frame": r["frame"][ends],
-            "orig_method": ORIG_METHODS[method],
+            "orig_method": method.astype(np.uint8),
             "zeek_swap": zeek_swap,
         }
         return out
 
     def _services(self, r, proto, orig_p, resp_p, starts, fo, fr) -> np.ndarray:
-        """Port-table names for all flows (vectorized), replaced by the payload verdict for
-        flows that carried payload."""
+        """Service codes (services.SERVICES) for all flows: by port (vectorized), replaced by
+        the payload verdict for flows that carried recognisable payload."""
         nfl = len(starts)
-        svc = np.full(nfl, "", dtype=object)
-        for pnum, table in ((6, services.TCP_PORTS), (17, services.UDP_PORTS)):
-            lut = np.full(65536, "", dtype=object)
-            for port, name in table.items():
-                lut[port] = name
+        svc = np.zeros(nfl, dtype=np.uint8)
+        for pnum, lut in ((6, services.TCP_CODES), (17, services.UDP_CODES)):
             m = proto == pnum
             byresp = lut[resp_p[m].astype(np.int64)]
             byorig = lut[orig_p[m].astype(np.int64)]
-            svc[m] = np.where(byresp != "", byresp, byorig)
+            svc[m] = np.where(byresp != 0, byresp, byorig)
         if not self.opt.payload_service:
             return svc
         has = np.nonzero(((proto == 6) | (proto == 17)) & ((fo != NONE) | (fr != NONE)))[0]
@@ -701,11 +824,11 @@ class FlowBuilder:
             for rel_pos in (fr[has], fo[has]):
                 ok = rel_pos != NONE
                 rows = starts[has][ok] + rel_pos[ok]
-                c = services.candidates(self.mapped, poff[rows], pav[rows], proto[has][ok])
+                c = _candidates(self.mapped, poff[rows], pav[rows], proto[has][ok])
                 tgt = np.nonzero(ok)[0]
                 code[tgt] = np.where(c != services.PRE_NONE, c, code[tgt])
             for k, name in services.PRE_NAMES.items():
-                svc[has[code == k]] = name
+                svc[has[code == k]] = services.SERVICE_CODE[name]
             has = has[code == services.PRE_MAYBE]
         st, fol, frl, pl = (
             starts[has].tolist(),
@@ -718,7 +841,7 @@ class FlowBuilder:
                 if rel_pos != NONE:
                     s = by_payload(pl[j], data(st[j] + rel_pos))
                     if s:
-                        svc[i] = s
+                        svc[i] = services.SERVICE_CODE[s]
                         break
         return svc
 
@@ -747,17 +870,13 @@ def iter_batches(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Finished flow batches as the chunks are consumed (bounded memory streaming)."""
     for t in chunks:
-        b = builder.feed(t)
-        if b is not None:
-            yield b
-    b = builder.finish()
-    if b is not None:
-        yield b
+        yield from builder.feed(t)
+    yield from builder.finish()
 
 
 def empty_batch() -> dict[str, np.ndarray]:
     """A zero-row batch with the column dtypes of :meth:`FlowBuilder._aggregate`."""
-    i8, u8, u16, obj = np.int64, np.uint64, np.uint16, object
+    i8, u8, u16 = np.int64, np.uint64, np.uint16
     spec = {
         "start_ns": i8,
         "end_ns": i8,
@@ -778,14 +897,15 @@ def empty_batch() -> dict[str, np.ndarray]:
         "orig_bytes": i8,
         "resp_bytes": i8,
         "missed_bytes": i8,
-        "conn_state": obj,
-        "history": obj,
-        "direction": obj,
-        "status": obj,
-        "service": obj,
+        "conn_state": np.uint8,
+        "hist_len": np.int32,
+        "_hist_data": np.uint8,
+        "direction": np.uint8,
+        "status": np.uint8,
+        "service": np.uint8,
         "first_frame": i8,
         "last_frame": i8,
-        "orig_method": obj,
+        "orig_method": np.uint8,
         "zeek_swap": np.bool_,
     }
     return {k: np.zeros(0, dtype=v) for k, v in spec.items()}

@@ -1,17 +1,26 @@
 """Flow renderers: an ``ra -A -n``-like aligned table, CSV, JSON lines, Zeek conn.log TSV and
 Parquet. Each writes to a file object (text, or binary for Parquet) and holds no analysis.
+
+All text is built column-wise with pyarrow compute kernels (flows/text.py) in slices of
+``SLICE`` rows and written as one buffer per slice: no Python work per flow.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import time
 from typing import IO
 
-from honeysift.flows import COLUMNS, FlowResult
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS, FlowResult
+from honeysift.flows import text as tx
 from honeysift.safe_text import safe
+
+#: Rows rendered per slice: bounds the transient text (a slice of CSV is ~60 MB).
+SLICE = 1 << 17
 
 TABLE_COLUMNS = [
     ("StartTime", "start"),
@@ -31,59 +40,150 @@ TABLE_COLUMNS = [
 ]
 
 
-def _iso(ts: float) -> str:
-    whole = math.floor(ts)
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        + f".{int(round((ts - whole) * 1e6)):06d}Z"
-    )
+def _slices(n: int):
+    for lo in range(0, n, SLICE):
+        yield slice(lo, min(n, lo + SLICE))
+
+
+def text_column(flows: FlowResult, k: str, sl: slice) -> pa.Array:
+    """Column *k* of rows *sl* as the CSV writes it (seconds with six decimals, names)."""
+    c, codes = flows.numeric, flows.codes
+    if k in ("start", "end"):
+        return tx.seconds(c[k + "_ns"][sl])
+    if k == "duration":
+        return tx.seconds(c["end_ns"][sl] - c["start_ns"][sl])
+    if k == "zeek_duration":
+        return tx.seconds(c["zeek_duration_ns"][sl])
+    if k == "proto":
+        return tx.labels(c["proto"][sl], PROTO_LABELS)
+    if k in ("orig_h", "resp_h"):
+        return tx.address_strings(c[k[:4] + "_hi"][sl], c[k[:4] + "_lo"][sl])
+    if k == "uid":
+        return pa.array(codes["uid"][sl]).cast(pa.string())
+    if k == "history":
+        return codes["history"].slice(sl.start, sl.stop - sl.start)
+    if k in LABELS:
+        return tx.labels(codes[k][sl], LABELS[k])
+    if k == "zeek_swap":
+        return tx.labels(c[k][sl].astype(np.uint8), _BOOL_PY)
+    return tx.ints(c[k][sl])
+
+
+_BOOL_PY = np.array(["False", "True"], dtype=object)
+_BOOL_JSON = np.array(["false", "true"], dtype=object)
 
 
 def write_table(flows: FlowResult, out: IO[str]) -> None:
     """Aligned columns with a header line, like ``ra -A -c -n`` (bytes are IP bytes)."""
-    rows = [[h for h, _ in TABLE_COLUMNS]]
-    cols = {k: flows.column(k) for _, k in TABLE_COLUMNS}
-    for i in range(len(flows)):
-        row = []
+    safe_services = np.array([safe(s) for s in LABELS["service"]], dtype=object)
+
+    def cols(sl: slice) -> list[pa.Array]:
+        got = []
         for _, k in TABLE_COLUMNS:
-            v = cols[k][i]
-            row.append(
-                _iso(float(v)) if k == "start" else safe(str(v)) if k == "service" else str(v)
-            )
-        rows.append(row)
-    widths = [max(len(r[j]) for r in rows) for j in range(len(TABLE_COLUMNS))]
-    right = {j for j, (_, k) in enumerate(TABLE_COLUMNS) if k.endswith(("_p", "_pkts", "_bytes"))}
-    for r in rows:
-        out.write(
-            "  ".join(
-                v.rjust(w) if j in right else v.ljust(w)
-                for j, (v, w) in enumerate(zip(r, widths, strict=True))
-            ).rstrip()
-            + "\n"
-        )
+            if k == "start":
+                got.append(tx.iso(flows.numeric["start_ns"][sl]))
+            elif k == "service":
+                got.append(tx.labels(flows.codes["service"][sl], safe_services))
+            else:
+                got.append(text_column(flows, k, sl))
+        return got
+
+    widths = [len(h) for h, _ in TABLE_COLUMNS]
+    for sl in _slices(len(flows)):
+        for j, a in enumerate(cols(sl)):
+            m = pc.max(pc.utf8_length(a)).as_py()
+            widths[j] = max(widths[j], m or 0)
+    right = [k.endswith(("_p", "_pkts", "_bytes")) for _, k in TABLE_COLUMNS]
+
+    def pad(a: pa.Array, j: int) -> pa.Array:
+        return (pc.utf8_lpad if right[j] else pc.utf8_rpad)(a, width=widths[j], padding=" ")
+
+    header = pa.array([h for h, _ in TABLE_COLUMNS], pa.string())
+    hdr = [pad(header.slice(j, 1), j) for j in range(len(TABLE_COLUMNS))]
+    lines = pc.utf8_rtrim_whitespace(pc.binary_join_element_wise(*hdr, "  "))
+    tx.write_text(out, tx.text_bytes(tx.join_lines([lines], "")))
+    for sl in _slices(len(flows)):
+        a = [pad(x, j) for j, x in enumerate(cols(sl))]
+        lines = pc.utf8_rtrim_whitespace(pc.binary_join_element_wise(*a, "  "))
+        tx.write_text(out, tx.text_bytes(tx.join_lines([lines], "")))
+
+
+def csv_column(flows: FlowResult, k: str, sl: slice) -> pa.Array:
+    """Column *k* of rows *sl* in the Arrow type pyarrow's CSV writer prints as we want:
+    decimals for seconds, dictionaries for names, numbers as numbers."""
+    c, codes = flows.numeric, flows.codes
+    if k in ("start", "end"):
+        return tx.decimal_seconds(c[k + "_ns"][sl])
+    if k == "duration":
+        return tx.decimal_seconds(c["end_ns"][sl] - c["start_ns"][sl])
+    if k == "zeek_duration":
+        return tx.decimal_seconds(c["zeek_duration_ns"][sl])
+    if k == "proto":
+        return tx.codes_dict(c["proto"][sl], PROTO_LABELS)
+    if k in ("orig_h", "resp_h"):
+        return tx.address_dict(c[k[:4] + "_hi"][sl], c[k[:4] + "_lo"][sl])
+    if k == "uid":
+        return tx.fixed_bytes(codes["uid"][sl])
+    if k == "history":
+        return codes["history"].slice(sl.start, sl.stop - sl.start)
+    if k in LABELS:
+        return tx.codes_dict(codes[k][sl], LABELS[k])
+    if k == "zeek_swap":
+        return tx.codes_dict(c[k][sl].astype(np.uint8), _BOOL_PY)
+    return pa.array(c[k][sl])
+
+
+def _write_delimited(out: IO[str], table: pa.Table, sep: str) -> None:
+    sink = pa.BufferOutputStream()
+    pcsv.write_csv(
+        table,
+        sink,
+        pcsv.WriteOptions(
+            include_header=False, delimiter=sep, quoting_style="none", batch_size=1 << 14
+        ),
+    )
+    tx.write_text(out, memoryview(sink.getvalue()))
 
 
 def write_csv(flows: FlowResult, out: IO[str]) -> None:
-    """All COLUMNS, one header row; timestamps as epoch seconds with microseconds."""
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS)
-    if len(flows):
-        w.writerows(zip(*(_fmt_col(flows, k) for k in COLUMNS), strict=True))
+    """All COLUMNS, one header row; timestamps as epoch seconds with microseconds. No value
+    needs CSV quoting (names, numbers, addresses, history letters)."""
+    out.write(",".join(COLUMNS) + "\n")
+    for sl in _slices(len(flows)):
+        t = pa.table({k: csv_column(flows, k, sl) for k in COLUMNS})
+        _write_delimited(out, t, ",")
 
 
-def _fmt_col(flows: FlowResult, k: str) -> list:
-    v = flows.column(k)
-    if k in ("start", "end"):
-        return [f"{x:.6f}" for x in v.tolist()]
-    if k in ("duration", "zeek_duration"):
-        return [f"{x:.6f}" for x in v.tolist()]
-    return v.tolist() if hasattr(v, "tolist") else list(v)
+_JSON_STR = {
+    "uid",
+    "proto",
+    "orig_h",
+    "resp_h",
+    "direction",
+    "conn_state",
+    "history",
+    "status",
+    "service",
+    "orig_method",
+}
 
 
 def write_jsonl(flows: FlowResult, out: IO[str]) -> None:
-    """One JSON object per flow (epoch seconds as floats, as DESIGN.md asks for JSON)."""
-    for row in flows:
-        out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    """One JSON object per flow (epoch seconds as numbers with six decimals, as DESIGN.md asks
+    for JSON). Every string value is a name, address or letters: none needs escaping."""
+    for sl in _slices(len(flows)):
+        parts: list = []
+        lead = "{"
+        for k in COLUMNS:
+            q = '"' if k in _JSON_STR else ""
+            parts.append(f'{lead}"{k}":{q}')
+            if k == "zeek_swap":
+                parts.append(tx.labels(flows.numeric[k][sl].astype(np.uint8), _BOOL_JSON))
+            else:
+                parts.append(text_column(flows, k, sl))
+            lead = q + ","
+        parts.append(lead[:-1] + "}\n")
+        tx.write_text(out, tx.text_bytes(pc.binary_join_element_wise(*parts, "")))
 
 
 ZEEK_FIELDS = [
@@ -116,6 +216,11 @@ def _zeek_escape(s: str) -> str:
     return "".join(c if 0x20 < ord(c) < 0x7F and c not in "\\," else f"\\x{ord(c):02x}" for c in s)
 
 
+_ZEEK_PROTO = np.array(
+    [p if p in ("tcp", "udp", "icmp") else "unknown_transport" for p in PROTO_LABELS], dtype=object
+)
+
+
 def write_zeek(flows: FlowResult, out: IO[str], open_time: float | None = None) -> None:
     """Zeek conn.log (ASCII writer format, readable by zeek-cut). Duration, orig_bytes and
     resp_bytes are unset when the duration is 0, as Zeek logs them."""
@@ -126,34 +231,44 @@ def write_zeek(flows: FlowResult, out: IO[str], open_time: float | None = None) 
     out.write(f"#path\tconn\n#open\t{stamp}\n")
     out.write("#fields\t" + "\t".join(f for f, _ in ZEEK_FIELDS) + "\n")
     out.write("#types\t" + "\t".join(t for _, t in ZEEK_FIELDS) + "\n")
-    c = {k: flows.column(k) for k in COLUMNS}
-    for i in range(len(flows)):
-        dur = float(c["zeek_duration"][i])
-        has = dur > 0
-        vals = [
-            f"{float(c['start'][i]):.6f}",
-            c["uid"][i],
-            c["orig_h"][i],
-            str(c["orig_p"][i]),
-            c["resp_h"][i],
-            str(c["resp_p"][i]),
-            c["proto"][i] if c["proto"][i] in ("tcp", "udp", "icmp") else "unknown_transport",
-            _zeek_escape(c["service"][i]) or "-",
-            f"{dur:.6f}" if has else "-",
-            str(c["orig_bytes"][i]) if has else "-",
-            str(c["resp_bytes"][i]) if has else "-",
-            c["conn_state"][i],
-            "-",
-            "-",
-            str(c["missed_bytes"][i]),
-            c["history"][i] or "-",
-            str(c["orig_pkts"][i]),
-            str(c["orig_ip_bytes"][i]),
-            str(c["resp_pkts"][i]),
-            str(c["resp_ip_bytes"][i]),
-            "-",
+    svc = np.array([_zeek_escape(s) or "-" for s in LABELS["service"]], dtype=object)
+    c = flows.numeric
+    for sl in _slices(len(flows)):
+        has = pa.array(c["zeek_duration_ns"][sl] > 0)
+
+        def unset_unless(a: pa.Array, has: pa.Array = has) -> pa.Array:
+            return pc.if_else(has, pc.cast(a, pa.string()), "-")
+
+        hist = csv_column(flows, "history", sl)
+        cols = [
+            csv_column(flows, "start", sl),
+            csv_column(flows, "uid", sl),
+            csv_column(flows, "orig_h", sl),
+            csv_column(flows, "orig_p", sl),
+            csv_column(flows, "resp_h", sl),
+            csv_column(flows, "resp_p", sl),
+            tx.codes_dict(c["proto"][sl], _ZEEK_PROTO),
+            tx.codes_dict(flows.codes["service"][sl], svc),
+            unset_unless(csv_column(flows, "zeek_duration", sl)),
+            unset_unless(csv_column(flows, "orig_bytes", sl)),
+            unset_unless(csv_column(flows, "resp_bytes", sl)),
+            csv_column(flows, "conn_state", sl),
+            None,
+            None,
+            csv_column(flows, "missed_bytes", sl),
+            pc.if_else(pc.equal(pc.utf8_length(hist), 0), "-", hist),
+            csv_column(flows, "orig_pkts", sl),
+            csv_column(flows, "orig_ip_bytes", sl),
+            csv_column(flows, "resp_pkts", sl),
+            csv_column(flows, "resp_ip_bytes", sl),
+            None,
         ]
-        out.write("\t".join(vals) + "\n")
+        n = sl.stop - sl.start
+        dash = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.uint8)), pa.array(["-"]))
+        t = pa.table(
+            {f: dash if a is None else a for (f, _), a in zip(ZEEK_FIELDS, cols, strict=True)}
+        )
+        _write_delimited(out, t, "\t")
     out.write(f"#close\t{stamp}\n")
 
 

@@ -80,6 +80,26 @@ UDP_PORTS: dict[int, str] = {
 }
 
 
+#: Service names as stored (column ``service`` holds codes into this array; 0 is "").
+SERVICES = np.array(
+    [""] + sorted(set(TCP_PORTS.values()) | set(UDP_PORTS.values()) | {"http", "ftp", "irc"}),
+    dtype=object,
+)
+SERVICE_CODE = {name: i for i, name in enumerate(SERVICES)}
+
+
+def _code_lut(table: dict[int, str]) -> np.ndarray:
+    lut = np.zeros(65536, dtype=np.uint8)
+    for port, name in table.items():
+        lut[port] = SERVICE_CODE[name]
+    return lut
+
+
+#: Service code by port number (0 when the port has no name).
+TCP_CODES = _code_lut(TCP_PORTS)
+UDP_CODES = _code_lut(UDP_PORTS)
+
+
 def port_table(proto: int) -> dict[int, str]:
     return TCP_PORTS if proto == 6 else UDP_PORTS if proto == 17 else {}
 

@@ -12,6 +12,7 @@ a SYN after a partial start) are listed in docs/flows.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,16 @@ INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 STATE_NAMES = ["INACTIVE", "SYN_SENT", "SYN_ACK_SENT", "PARTIAL", "ESTABLISHED", "CLOSED", "RESET"]
 
 NONE = np.iinfo(np.int64).max  # "never happened" position
+
+# String columns are stored as small integer codes into these label arrays (decoded to strings
+# only when rendered or asked for): 2 M flows cost 2 MB per column instead of ~120 MB of str.
+CONN_STATES = np.array(
+    ["OTH", "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR"],
+    dtype=object,
+)
+DIRECTIONS = np.array(["->", "<-", "<->", "?>", "<?", "<?>"], dtype=object)
+_CS = {name: i for i, name in enumerate(CONN_STATES)}
+D_FWD, D_BACK, D_BOTH, D_QFWD, D_QBACK, D_QBOTH = range(6)
 
 
 @dataclass(slots=True)
@@ -71,7 +82,7 @@ def endpoint_state(me: Side, peer: Side, is_orig: bool) -> np.ndarray:
     return st
 
 
-_RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
+_RSTOS0 = re.compile(rb"\^?S[^HAFGIQ]*R.*", re.S)
 
 
 def conn_state(
@@ -82,16 +93,17 @@ def conn_state(
     resp_pkts: np.ndarray,
     orig_size: np.ndarray,
     resp_size: np.ndarray,
-    history: list[str],
+    history: Callable[[int], bytes],
 ) -> np.ndarray:
-    """Zeek's ``conn_state()`` (scripts/base/protocols/conn/main.zeek), vectorized."""
+    """Zeek's ``conn_state()`` (scripts/base/protocols/conn/main.zeek), vectorized; codes into
+    CONN_STATES. *history(i)* gives flow i's history letters (read for RSTOS0 candidates only)."""
     o_in = (os_ == INACTIVE) | (os_ == PARTIAL)
     r_in = (rs == INACTIVE) | (rs == PARTIAL)
     n = len(proto)
     hist_rstos0 = np.zeros(n, dtype=bool)
     cand = np.nonzero((os_ == RESET) & r_in & (rs != RESET))[0]
     for i in cand.tolist():
-        hist_rstos0[i] = _RSTOS0.fullmatch(history[i]) is not None
+        hist_rstos0[i] = _RSTOS0.fullmatch(history(i)) is not None
     tcp = np.select(
         [
             (rs == RESET)
@@ -114,28 +126,31 @@ def conn_state(
             (os_ == ESTABLISHED) & (rs == ESTABLISHED),
         ],
         [
-            "REJ",
-            "RSTRH",
-            "RSTR",
-            "RSTOS0",
-            "OTH",
-            "RSTO",
-            "SF",
-            "SH",
-            "S2",
-            "SHR",
-            "S3",
-            "S0",
-            "S1",
+            _CS[x]
+            for x in (
+                "REJ",
+                "RSTRH",
+                "RSTR",
+                "RSTOS0",
+                "OTH",
+                "RSTO",
+                "SF",
+                "SH",
+                "S2",
+                "SHR",
+                "S3",
+                "S0",
+                "S1",
+            )
         ],
-        "OTH",
+        _CS["OTH"],
     )
     udp = np.select(
         [(orig_pkts > 0) & (resp_pkts > 0), orig_pkts > 0, resp_pkts > 0],
-        ["SF", "S0", "SHR"],
-        "OTH",
+        [_CS["SF"], _CS["S0"], _CS["SHR"]],
+        _CS["OTH"],
     )
-    return np.where(proto == 6, tcp, np.where(proto == 17, udp, "OTH")).astype(object)
+    return np.where(proto == 6, tcp, np.where(proto == 17, udp, _CS["OTH"])).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------- history
@@ -143,9 +158,8 @@ _ONCE = b"ADIQ"
 _REPEAT = b"SHFR"
 
 
-def history(
+def history_letters(
     fid: np.ndarray,
-    nflows: int,
     resp_row: np.ndarray,
     flags: np.ndarray,
     plen: np.ndarray,
@@ -153,18 +167,17 @@ def history(
     rxmit: np.ndarray,
     gap: np.ndarray,
     zwin: np.ndarray,
-    flipped: np.ndarray,
-) -> list[str]:
-    """Zeek history strings (conn/main.zeek letter table) for TCP rows grouped by flow.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zeek history letters (conn/main.zeek letter table) of TCP rows grouped by flow, as
+    (flow index, letter) arrays in flow order and, within a flow, in packet order.
 
     Rows must be sorted by flow and, within a flow, in packet order. Upper case for the
     originator; ``a d i q`` once per direction, ``s h f r`` again only for a new sequence
-    number, ``t g w`` logarithmically (1st, 10th, 100th... occurrence); ``^`` when flipped.
+    number, ``t g w`` logarithmically (1st, 10th, 100th... occurrence).
     """
     n = len(fid)
-    out = [""] * nflows
     if n == 0:
-        return ["^" if f else "" for f in flipped.tolist()]
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
     syn, fin, rst, ack = (flags & 2) > 0, (flags & 1) > 0, (flags & 4) > 0, (flags & 0x10) > 0
     bits = syn.astype(np.int8) + fin + rst
     main = np.zeros(n, dtype=np.uint8)
@@ -213,41 +226,53 @@ def history(
         picked_rows.append(r[o][keep])
         picked_sub.append(np.full(int(keep.sum()), sub, np.int64))
         picked_chr.append(np.full(int(keep.sum()), ord(letter), np.uint8))
-    if picked_rows:
-        pr = np.concatenate(picked_rows)
-        ps = np.concatenate(picked_sub)
-        pc = np.concatenate(picked_chr)
-        o = np.argsort(pr * 4 + ps, kind="stable")
-        pr, pc = pr[o], pc[o]
-        lower = d[pr] == 1
-        pc = np.where(lower, pc + 32, pc).astype(np.uint8)
-        pf = fid[pr]
-        counts = np.bincount(pf, minlength=nflows)
-        buf = pc.tobytes().decode("ascii")
-        ends = np.cumsum(counts).tolist()
-        s = 0
-        for i, e in enumerate(ends):
-            if e != s:
-                out[i] = buf[s:e]
-            s = e
-    fl = flipped.tolist()
-    return ["^" + h if f else h for h, f in zip(out, fl, strict=True)]
+    if not picked_rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    pr = np.concatenate(picked_rows)
+    ps = np.concatenate(picked_sub)
+    pc = np.concatenate(picked_chr)
+    o = np.argsort(pr * 4 + ps, kind="stable")
+    pr, pc = pr[o], pc[o]
+    pc = np.where(d[pr] == 1, pc + 32, pc).astype(np.uint8)
+    return fid[pr].astype(np.int64), pc
+
+
+def join_letters(
+    nflows: int, parts: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate per-flow letters: *parts* are (flow index, letters) arrays, each in flow
+    order; a flow's letters follow the order of *parts*. Returns (lengths int32, letter bytes
+    uint8 in flow order): the layout of an Arrow string array, built without a Python loop."""
+    counts = [np.bincount(f, minlength=nflows) for f, _ in parts]
+    lengths = np.sum(counts, axis=0) if counts else np.zeros(nflows, np.int64)
+    offsets = np.zeros(nflows + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.zeros(int(offsets[-1]), np.uint8)
+    before = offsets[:-1].copy()
+    for (f, letters), cnt in zip(parts, counts, strict=True):
+        if len(f):
+            first = np.zeros(nflows + 1, np.int64)
+            np.cumsum(cnt, out=first[1:])
+            rank = np.arange(len(f)) - first[f]
+            data[before[f] + rank] = letters
+        before += cnt
+    return lengths.astype(np.int32), data
 
 
 # ---------------------------------------------------------------------------- argus
 def argus_dir(
     proto: np.ndarray, orig_pkts: np.ndarray, resp_pkts: np.ndarray, certain: np.ndarray
 ) -> np.ndarray:
-    """argus ``dir`` (ra(1)): ``->``/``<-``/``<->`` by who sent; ``?`` when the TCP initiator
-    is inferred (no SYN or SYN-ACK seen)."""
+    """argus ``dir`` (ra(1)) as codes into DIRECTIONS: ``->``/``<-``/``<->`` by who sent; ``?``
+    when the TCP initiator is inferred (no SYN or SYN-ACK seen)."""
     both = (orig_pkts > 0) & (resp_pkts > 0)
     only_o = (orig_pkts > 0) & ~both
-    sure = np.select([both, only_o], ["<->", "->"], "<-")
-    unsure = np.select([both, only_o], ["<?>", "?>"], "<?")
+    sure = np.select([both, only_o], [D_BOTH, D_FWD], D_BACK)
+    unsure = np.select([both, only_o], [D_QBOTH, D_QFWD], D_QBACK)
     d = np.where(certain | (proto != 6), sure, unsure)
     # argus prints "->" for a TCP connection whose SYN it saw, whoever replied.
-    d = np.where((proto == 6) & certain & (orig_pkts > 0), "->", d)
-    return d.astype(object)
+    d = np.where((proto == 6) & certain & (orig_pkts > 0), D_FWD, d)
+    return d.astype(np.uint8)
 
 
 # ICMP types as argus names them (argus ArgusICMP state strings, from the RFC 792 types).
@@ -282,6 +307,32 @@ _ICMP6_STATE = {
 }
 _UNREACH = {0: "URN", 1: "URH", 2: "URO", 3: "URP", 4: "URF"}
 
+STATUSES = np.array(
+    ["CON", "INT", "RST", "FIN", "REQ", "UNK"]
+    + sorted(
+        (set(_ICMP_STATE.values()) | set(_ICMP6_STATE.values()) | set(_UNREACH.values())) - {"UR"}
+    ),
+    dtype=object,
+)
+_ST = {name: i for i, name in enumerate(STATUSES)}
+
+
+def _icmp_lut(table: dict[int, str], unreach: dict[int, str], other: str) -> np.ndarray:
+    """Status code by (type, code): 256 x 256 lookup table."""
+    lut = np.full((256, 256), _ST["UNK"], np.uint8)
+    for t, name in table.items():
+        if name == "UR":
+            lut[t, :] = _ST[other]
+            for c, nm in unreach.items():
+                lut[t, c] = _ST[nm]
+        else:
+            lut[t, :] = _ST[name]
+    return lut
+
+
+_ICMP4_LUT = _icmp_lut(_ICMP_STATE, _UNREACH, "URP")
+_ICMP6_LUT = _icmp_lut(_ICMP6_STATE, {4: "URP"}, "URH")
+
 
 def argus_status(
     proto: np.ndarray,
@@ -294,16 +345,15 @@ def argus_status(
     icmp_type: np.ndarray,
     icmp_code: np.ndarray,
 ) -> np.ndarray:
-    """argus ``state`` column: TCP RST/FIN/REQ/CON, UDP and others CON/INT, ICMP by type."""
+    """argus ``state`` column as codes into STATUSES: TCP RST/FIN/REQ/CON, UDP and others
+    CON/INT, ICMP by type."""
     both = (orig_pkts > 0) & (resp_pkts > 0)
-    tcp = np.select([saw_rst, saw_fin, saw_syn & ~saw_synack & ~both], ["RST", "FIN", "REQ"], "CON")
-    other = np.where(both, "CON", "INT")
-    st = np.where(proto == 6, tcp, other).astype(object)
-    for i in np.nonzero((proto == 1) | (proto == 58))[0].tolist():
-        t, c = int(icmp_type[i]), int(icmp_code[i])
-        table = _ICMP_STATE if proto[i] == 1 else _ICMP6_STATE
-        name = table.get(t, "UNK")
-        if name == "UR":
-            name = _UNREACH.get(c, "URP") if proto[i] == 1 else ("URP" if c == 4 else "URH")
-        st[i] = name
-    return st
+    tcp = np.select(
+        [saw_rst, saw_fin, saw_syn & ~saw_synack & ~both], [_ST["RST"], _ST["FIN"], _ST["REQ"]], 0
+    )
+    other = np.where(both, _ST["CON"], _ST["INT"])
+    t, c = icmp_type.astype(np.int64), icmp_code.astype(np.int64)
+    st = np.where(proto == 6, tcp, other)
+    st = np.where(proto == 1, _ICMP4_LUT[t, c], st)
+    st = np.where(proto == 58, _ICMP6_LUT[t, c], st)
+    return st.astype(np.uint8)
