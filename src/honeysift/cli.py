@@ -2,12 +2,14 @@
 
 Exit status: 0 success; 1 the capture is damaged (everything readable was still analysed and
 printed, the damage is reported on stderr with byte offsets); 2 usage or fatal error (bad
-arguments, unreadable file, bad filter).
+arguments, unreadable file, bad filter); 3 an internal error (a bug), reported in one line
+(HONEYSIFT_DEBUG=1 shows the traceback).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -20,6 +22,7 @@ from honeysift.safe_text import safe
 
 EXIT_DAMAGED = 1
 EXIT_ERROR = 2
+EXIT_INTERNAL = 3
 
 
 def _err(msg: str) -> None:
@@ -42,6 +45,23 @@ def guarded(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             _err("interrupted")
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors: click prints them
+        except Exception as exc:  # a bug of ours: say so in one line, keep the traceback opt-in
+            if os.environ.get("HONEYSIFT_DEBUG"):
+                raise
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = (
+                f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+                if tb
+                else ""
+            )
+            _err(
+                f"internal error: {type(exc).__name__}: {exc}{where} (a bug: please report it; HONEYSIFT_DEBUG=1 shows the traceback)"
+            )
+            sys.exit(EXIT_INTERNAL)
 
     return wrapper
 
@@ -550,5 +570,73 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps) -> None:
                 )
         for err in report.analysis_errors:
             _err(f"warning: analysis step failed: {err}")
+        status = report_warnings(cap)
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.argument("sql", metavar="SQL")
+@click.argument("filter_words", nargs=-1, metavar="[FILTER]...")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Same as --format json (one object per line)."
+)
+@guarded
+def query(capture, sql, filter_words, fmt, as_json) -> None:
+    """SQL over the capture's derived tables (DuckDB): `packets` and `flows`.
+
+    packets: one row per frame with the packet-table columns (frame, ts, src, dst, proto,
+    sport, dport, tcp_flags, payload_len, ...). flows: the flow table (orig_h, resp_p,
+    conn_state, orig_bytes, service, ...). FILTER (tcpdump syntax) narrows both.
+
+    \b
+    Examples:
+      honeysift query sotm27.pcap "select resp_p, count(distinct orig_h) n from flows group by 1 order by n desc"
+      honeysift query sotm27.pcap "select src, count(*) from packets where dport = 1434 group by 1" udp
+    """
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        raise click.UsageError(
+            "honeysift query needs DuckDB: pip install 'honeysift[query]' (or pip install duckdb)"
+        ) from None
+    from honeysift.query import run_query
+    from honeysift.safe_text import safe
+
+    if as_json:
+        fmt = "json"
+    flt = _filter(filter_words)
+    with _open(capture) as cap:
+        try:
+            result = run_query(cap, sql, flt)
+        except Exception as exc:  # DuckDB's own errors (syntax, unknown column) are the user's
+            if type(exc).__module__.startswith("duckdb") or "duckdb" in type(exc).__module__:
+                raise click.UsageError(f"SQL: {exc}") from None
+            raise
+        rows = result.to_pylist()
+        names = result.column_names
+        if fmt == "json":
+            for r in rows:
+                click.echo(json.dumps(r, default=str))
+        elif fmt == "csv":
+            import csv
+
+            w = csv.writer(sys.stdout)
+            w.writerow(names)
+            for r in rows:
+                w.writerow([r[n] for n in names])
+        else:
+            text = [[safe(str(r[n])) for n in names] for r in rows]
+            widths = [max([len(n)] + [len(t[i]) for t in text]) for i, n in enumerate(names)]
+            click.echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+            for t in text:
+                click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
         status = report_warnings(cap)
     sys.exit(status)
