@@ -143,6 +143,9 @@ def analyze(
         ob = run("outbound", analyze_outbound, ctx)
         results.append(ob)
         rep.outbound = ob.extra.get("outbound", [])
+        al = run("alerts", _alerts, ctx)
+        results.append(al)
+        rep.sections["alerts"] = al.extra.get("alerts", {})
         gen = run("generic", analyze_generic, ctx, services, covered)
         results.append(gen)
         rep.other_traffic = gen.extra.get("other_traffic", [])
@@ -177,6 +180,22 @@ def analyze(
     rep.files = _dedupe_files(rep.files)
     rep.answers = _answers(rep)
     return rep
+
+
+def _alerts(ctx: AnalysisContext) -> AnalyzerResult:
+    """The built-in signature rules, as findings (one per rule, every frame as evidence)."""
+    from honeysift.detect.alerts import alerts_as_findings, run_alerts
+
+    rep = run_alerts(ctx.cap, (), builtin=True, honeypots=ctx.honeypots, pipe=ctx.pipe)
+    res = AnalyzerResult(findings=alerts_as_findings(rep.alerts, ctx))
+    by_sid: dict[int, int] = {}
+    for a in rep.alerts:
+        by_sid[a.sid] = by_sid.get(a.sid, 0) + 1
+    res.extra["alerts"] = {
+        "count": len(rep.alerts),
+        "by_sid": {str(k): v for k, v in sorted(by_sid.items())},
+    }
+    return res
 
 
 def _merge_services(services: dict, new: list[ServiceVerdict]) -> None:
