@@ -284,7 +284,15 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
         raise click.UsageError("give -o DIR to write the streams, or --group / --json to list them")
     progress = Progress("reassembling", enabled=True)
     with _open(capture, progress) as cap:
-        flows = build_flows(cap, packet_flows=True, tcp_timeout=ANALYSIS_TCP_TIMEOUT)
+        # only TCP makes streams, and no service guess is needed: a lighter flow table
+        tcp_only = (t.take(t.proto == 6) for t in cap.chunks())
+        flows = build_flows(
+            tcp_only,
+            reader=cap.frame_bytes,
+            packet_flows=True,
+            tcp_timeout=ANALYSIS_TCP_TIMEOUT,
+            payload_service=False,
+        )
         directions = iter_tcp_streams(cap, flows.packet_flow, flows.packet_dir, flt)
         index = write_streams(directions, flows, outdir or _scratch(), write_files=bool(outdir))
         progress.done()
