@@ -79,11 +79,18 @@ def analyze_backdoors(
             continue
         first = answered[0]
         before = [i for i in idx if start[i] < start[first] and i not in answered]
+        after = [i for i in idx if start[i] >= start[first]]
+        answered_set = set(answered)
+        refused_after = [i for i in after if i not in answered_set]
+        talked = [i for i in answered if rpay[i] > 0 and c["orig_payload_bytes"][i] > 0]
+        # a service that appeared: refused before, then (nearly) always answered, with a real
+        # exchange; a port a scanner sees answered and refused at random is not one
+        clean = len(refused_after) <= 0.2 * len(after) and bool(talked)
         prior = [e for e in comp if e.time <= start[first]]
-        is_new = (
-            bool(before)
-            or bool(known)
-            or (proto == "tcp" and port not in WINDOWS_DEFAULT_TCP and bool(prior))
+        # refused before and answered since (on a port a default Windows 2000 does not open),
+        # or a known backdoor port answering: either way with a clean switch, not scan noise
+        is_new = clean and (
+            (bool(before) and proto == "tcp" and port not in WINDOWS_DEFAULT_TCP) or bool(known)
         )
         if not is_new:
             continue

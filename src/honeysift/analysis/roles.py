@@ -98,10 +98,18 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
     top, top_set = ranked[0]
     n_top = len(top_set)
     second = len(ranked[1][1]) if len(ranked) > 1 else 0
-    chosen = [top] + [
-        h for h, s in ranked[1:] if len(s) >= max(min_initiators, n_top // 2) and _same16(top, h)
-    ]
-    share = sum(talks[h] for h in chosen) / max(1, len(flows))
+    # a honeynet: every host that many remote hosts start connections to and that sits next to
+    # another such host (same /16, or /48 for IPv6), or on a private address like the top one
+    floor = max(min_initiators, n_top // 20)
+    busy = [h for h, s in ranked if len(s) >= floor]
+    chosen = [top]
+    for h in busy[1:]:
+        if any(_same16(h, o) for o in busy if o != h) or (_private(h) and _private(top)):
+            chosen.append(h)
+    chosen_set = set(chosen)
+    share = sum(1 for o, r in zip(oh, rh, strict=True) if o in chosen_set or r in chosen_set) / max(
+        1, len(flows)
+    )
     if n_top >= 10 and n_top >= 2 * max(second, 1) or len(chosen) > 1 and n_top >= 10:
         confidence = "high"
     elif n_top >= min_initiators:
@@ -114,7 +122,8 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
     ]
     if len(chosen) > 1:
         reasons.append(
-            f"{len(chosen) - 1} more host(s) in the same /16 are contacted by at least half as many initiators"
+            f"{len(chosen) - 1} more host(s) next to it (same /16 or /48, or private like it) are each "
+            f"contacted by at least {floor} distinct initiators: a honeynet"
         )
     if _private(top):
         reasons.append(f"{top} is a private address: the capture's local side")
