@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -12,6 +13,9 @@ import numpy as np
 from honeysift.capture.reader import Capture
 from honeysift.pipeline import Pipeline
 from honeysift.streams.extract import DirectionStream
+
+#: Reassembled stream content kept in memory at once by the analysis (bytes).
+STREAM_CACHE_BYTES = 256 << 20
 
 
 @dataclass
@@ -26,6 +30,7 @@ class AnalysisContext:
     _streams: dict[tuple[int, int], DirectionStream] | None = None
     _loaded: set[int] = field(default_factory=set)
     _hp_cache: dict[str, bool] = field(default_factory=dict)
+    _cached_bytes: int = 0
 
     def __post_init__(self) -> None:
         self._nets = [ipaddress.ip_network(h, strict=False) for h in self.honeypots]
@@ -95,17 +100,33 @@ class AnalysisContext:
     # -- streams -------------------------------------------------------------------------------
     def load_streams(self, flows) -> None:
         """Reassemble these flows' directions now (both directions, those with data), so that
-        :meth:`stream` finds them; analyzers call it once with the flows they care about."""
+        :meth:`stream` finds them; analyzers call it once with the flows they care about.
+
+        The cache holds at most STREAM_CACHE_BYTES of content: the oldest flows are dropped
+        first (and reassembled again if asked for), so memory does not grow with the capture.
+        """
         if self._streams is None:
-            self._streams = {}
-        todo = [
-            f
-            for f in flows
-            if (f, 0) not in self._streams and (f, 1) not in self._streams and f not in self._loaded
-        ]
-        self._loaded.update(todo)
-        if todo:
-            self._streams.update(self.pipe.tcp_streams(todo))
+            self._streams = OrderedDict()
+        todo = [f for f in dict.fromkeys(flows) if f not in self._loaded]
+        for k in range(0, len(todo), 512):
+            part = todo[k : k + 512]
+            self._loaded.update(part)
+            got = self.pipe.tcp_streams(part)
+            for key, ds in got.items():
+                self._streams[key] = ds
+                self._cached_bytes += ds.stream.length if ds.stream.data is not None else 0
+            self._evict(keep=set(part))
+
+    def _evict(self, keep: set[int]) -> None:
+        assert self._streams is not None
+        while self._cached_bytes > STREAM_CACHE_BYTES and self._streams:
+            key = next(iter(self._streams))
+            if key[0] in keep:
+                break
+            ds = self._streams.pop(key)
+            self._cached_bytes -= ds.stream.length if ds.stream.data is not None else 0
+            ds.stream.discard()
+            self._loaded.discard(key[0])
 
     def streams(self) -> dict[tuple[int, int], DirectionStream]:
         """Every TCP direction with data, reassembled (heavy on big captures: prefer
@@ -117,7 +138,11 @@ class AnalysisContext:
     def stream(self, flow: int, direction: int) -> DirectionStream | None:
         if self._streams is None or flow not in self._loaded:
             self.load_streams([flow])
-        return self._streams.get((flow, direction))
+        assert self._streams is not None
+        ds = self._streams.get((flow, direction))
+        if ds is not None:
+            self._streams.move_to_end((flow, direction))
+        return ds
 
     def data(self, flow: int, direction: int) -> bytes:
         ds = self.stream(flow, direction)
