@@ -4,9 +4,9 @@
     editcap -r /tmp/edge_100m.pcap /tmp/slice100k.pcap 1-100000
     python benchmarks/bench_show.py /tmp/slice100k.pcap --runs 3
 
-Prints both times and the ratio (the show issue asks for tshark >= 10x slower; see the
-final report: with every application record decoded we are far from it on app-heavy traffic). Also times
-``show`` without application decoding of the text (the summary line mode) and ``-T fields``.
+Prints both times and the ratio (the show issue asks for tshark >= 10x slower; on the 100k
+slice we reach about 2x, see benchmarks/results/show_100k.md). Also times the summary-line
+mode (``show`` without ``-V``) and ``-T fields``.
 The CLI is not required: the command calls :func:`honeysift.dissect.show_command` directly.
 """
 

@@ -36,6 +36,7 @@ class Dissection:
     records: app.Records
     mm: np.ndarray
     kinds: dict[int, str] = field(default_factory=dict)  # conversation id -> decoder used
+    udp_cache: app.UdpCache = field(default_factory=app.UdpCache)
     #: conversations with capture gaps or out-of-order segments (placement may differ there)
     irregular: set[int] = field(default_factory=set)
 
@@ -101,17 +102,21 @@ def _decode(d: Dissection, mask: np.ndarray) -> None:
     # -- UDP by port
     sp, dp = t.sport, t.dport
     udp = np.flatnonzero(mask & ok & (t.proto == 17) & (plen > 0))
+    kind_d = np.zeros(udp.size, np.int8)
+    names = sorted(set(app.UDP_PORTS.values()))
+    for port, k in app.UDP_PORTS.items():  # destination port first, as tshark's lookup
+        code = names.index(k) + 1
+        kind_d = np.where((kind_d == 0) & (dp[udp] == port), code, kind_d)
+    for port, k in app.UDP_PORTS.items():
+        code = names.index(k) + 1
+        kind_d = np.where((kind_d == 0) & (sp[udp] == port), code, kind_d)
+    keep = kind_d > 0
+    udp, kind_d = udp[keep], kind_d[keep]
+    udp_cache = d.udp_cache
+    frames = t.frame[udp].tolist()
+    for i, fr, kc in zip(udp.tolist(), frames, kind_d.tolist(), strict=True):
+        out.setdefault(fr, []).append(udp_cache.record(names[kc - 1], payload(i)))
     cache: dict[tuple[str, bytes], app.AppRecord] = {}
-    for i, s, dd in zip(udp.tolist(), sp[udp].tolist(), dp[udp].tolist(), strict=True):
-        kind = app.UDP_PORTS.get(dd) or app.UDP_PORTS.get(s)
-        if kind is None:
-            continue
-        data = payload(i)
-        key = (kind, data)
-        rec = cache.get(key)
-        if rec is None:
-            rec = cache[key] = _guard(lambda k=kind, b=data: app.udp_record(k, b), kind)
-        out.setdefault(int(t.frame[i]), []).append(rec)
     # -- ICMP
     icm = np.flatnonzero(mask & ok & ((t.proto == 1) | (t.proto == 58)))
     for i, v in zip(icm.tolist(), t.ip_version[icm].tolist(), strict=True):

@@ -22,6 +22,7 @@ import numpy as np
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.protocols import dcerpc, dns, ftp, http, icmp, irc, mssql, nbns, nbss, smb1, smb2
 from honeysift.protocols.base import Node
+from honeysift.safe_text import _UNSAFE, safe
 from honeysift.streams.tcp import ReassembledStream, reassemble_direction
 
 #: UDP ports and their decoder (tshark's defaults); 138 (datagram service) is not decoded.
@@ -52,15 +53,30 @@ MAX_STREAM = 64 << 20  # bytes of one direction decoded; the rest is reported, n
 
 @dataclass(slots=True)
 class AppRecord:
-    """One decoded application record placed on a frame."""
+    """One decoded application record placed on a frame.
+
+    The display tree may be built lazily: ``make`` builds it on first use of :attr:`node`, and
+    ``text_of`` gives the rendered ``-V`` text without any tree (UDP records whose text comes
+    from the per-payload cache in :class:`UdpCache`), so ``show -V`` never builds a tree it
+    has already rendered for an identical payload.
+    """
 
     proto: str  # key of LABEL
-    node: Node
+    _node: Node | None
     offset: int = 0  # stream offset (orders records within a frame)
     info: str = ""  # one-line summary for the Info column
     obj: Any = None  # the decoder's record (for library users and tests)
     out_of_order: bool = False  # completed by a segment captured after a later one
     _fields: dict[str, list[Any]] | None = field(default=None, repr=False)
+    make: Callable[[], Node] | None = field(default=None, repr=False)
+    text_of: Callable[[], str] | None = field(default=None, repr=False)
+
+    @property
+    def node(self) -> Node:
+        if self._node is None:
+            make, self.make = self.make, None
+            self._node = make() if make is not None else Node(f"[{self.proto}]")
+        return self._node
 
     def fields(self) -> dict[str, list[Any]]:
         if self._fields is None:
@@ -95,19 +111,24 @@ def _safe_tree(make: Callable[[], Node], what: str) -> Node:
 
 def udp_record(port_kind: str, payload: bytes) -> AppRecord:
     """Decode one datagram by the protocol its port names."""
+    m = _udp_parse(port_kind, payload)
+    node = _udp_tree(port_kind, m)
     if port_kind == "nbns":
-        m = nbns.parse(payload)
-        node = _safe_tree(m.tree, "NBNS")
         info = _nbns_info(m)
     elif port_kind == "dns":
-        m = dns.parse(payload)
-        node = _safe_tree(m.tree, "DNS")
         info = _dns_info(m)
     else:
-        m = mssql.parse(payload)
-        node = _safe_tree(m.tree, "SSRP")
         info = node.text
     return AppRecord(port_kind, node, 0, info)
+
+
+def _udp_parse(kind: str, payload: bytes) -> Any:
+    mod = nbns if kind == "nbns" else dns if kind == "dns" else mssql
+    return mod.parse(payload)
+
+
+def _udp_tree(kind: str, m: Any) -> Node:
+    return _safe_tree(m.tree, LABEL.get(kind, kind.upper()))
 
 
 def _nbns_info(m: nbns.NbnsMessage) -> str:
@@ -121,13 +142,146 @@ def _nbns_info(m: nbns.NbnsMessage) -> str:
         return "NBNS"
 
 
-def _dns_info(m: dns.DnsMessage) -> str:
+def _dns_info(m: dns.DnsMessage, ident: int | None = None) -> str:
     try:
         what = "Standard query response" if m.response else "Standard query"
         qs = " ".join(q.name for q in m.questions[:4])
-        return f"{what} 0x{m.id:04x} {qs}".strip()
+        return f"{what} 0x{m.id if ident is None else ident:04x} {qs}".strip()
     except Exception:  # noqa: BLE001
         return "DNS"
+
+
+def render_text(node: Node) -> str:
+    """``-V`` text of a tree: 4 spaces per level, every line made terminal-safe (the same
+    escapes as :func:`honeysift.safe_text.safe`, by one ``str.translate`` per unsafe line)."""
+    lines: list[str] = []
+    stack: list[tuple[Node, int]] = [(node, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        n, depth = pop()
+        lines.append("    " * depth + n.text)
+        ch = n.children
+        if ch:
+            d1 = depth + 1
+            for c in reversed(ch):
+                push((c, d1))
+    if _UNSAFE.search("".join(lines)) is None:
+        return "\n".join(lines)
+    search = _UNSAFE.search
+    return "\n".join(line.translate(_ESCAPES) if search(line) else line for line in lines)
+
+
+def _escape_table() -> dict[int, str]:
+    """Every character :data:`honeysift.safe_text._UNSAFE` matches, with its escape."""
+    out: dict[int, str] = {}
+    for lo, hi in ((0, 0x2100), (0x2000, 0x2070)):
+        for c in range(lo, hi):
+            ch = chr(c)
+            if _UNSAFE.match(ch):
+                out[c] = safe(ch)
+    return out
+
+
+_ESCAPES = _escape_table()
+
+
+_ID_LINE = "\n    Transaction ID: 0x"
+
+
+class _UdpEntry:
+    """One distinct UDP payload (DNS/NBNS: with its transaction id masked): the parsed message
+    of the first datagram seen, and its ``-V`` text split around the id, built on first use."""
+
+    __slots__ = ("kind", "data", "msg", "ident", "failed", "info", "_text")
+
+    def __init__(self, kind: str, data: bytes, ident: int | None) -> None:
+        self.kind, self.data, self.ident = kind, data, ident
+        self.failed = ""
+        self.msg: Any = None
+        self._text: tuple[str, str] | str | None = None
+        try:
+            self.msg = _udp_parse(kind, data)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
+            self.failed = f"[{kind}: decoder failed: {type(exc).__name__}]"
+        self.info = "" if self.failed else self._info()
+
+    def _info(self) -> str:
+        if self.kind == "nbns":
+            return _nbns_info(self.msg)
+        if self.kind == "dns":
+            return _dns_info(self.msg)
+        return self.node().text
+
+    def node(self) -> Node:
+        if self.failed:
+            return Node(self.failed)
+        return _udp_tree(self.kind, self.msg)
+
+    def info_for(self, ident: int) -> str:
+        if self.kind == "dns" and not self.failed and ident != self.ident:
+            return _dns_info(self.msg, ident)
+        return self.info
+
+    def text_for(self, ident: int, data: bytes) -> str:
+        t = self._text
+        if t is None:
+            txt = render_text(self.node())
+            t = txt
+            if self.ident is not None:
+                needle = f"{_ID_LINE}{self.ident:04x}"
+                at = txt.find(needle)
+                if at >= 0 and txt.find("\n") == at:  # the id line is the root's first child
+                    cut = at + len(needle)
+                    t = (txt[: cut - 4], txt[cut:])
+            self._text = t
+        if isinstance(t, tuple):
+            return f"{t[0]}{ident:04x}{t[1]}"
+        if ident == self.ident or self.ident is None:
+            return t
+        return render_text(_udp_node(self.kind, data))  # id line not where expected
+
+
+def _udp_node(kind: str, data: bytes) -> Node:
+    try:
+        return _udp_tree(kind, _udp_parse(kind, data))
+    except Exception as exc:  # noqa: BLE001
+        return Node(f"[{kind}: decoder failed: {type(exc).__name__}]")
+
+
+class UdpCache:
+    """UDP records by payload content: honeypot traffic repeats the same probes, so each
+    distinct payload is decoded and rendered once. DNS and NBNS payloads are keyed without
+    their transaction id (RFC 1035 4.1.1, RFC 1002 4.2.1.1: bytes 0-1), which is put back per
+    frame; not when a name could read those bytes (a compression pointer to offset 0 or 1
+    anywhere in the datagram) or the header is incomplete. The tree of a frame is built from
+    its own bytes only when asked for (``-T fields``, ``-Y``, ``-T json``)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, bytes], _UdpEntry] = {}
+
+    def record(self, kind: str, data: bytes) -> AppRecord:
+        ident: int | None = None
+        key_data = data
+        if (
+            kind != "mssql"
+            and len(data) >= 12
+            and b"\xc0\x00" not in data
+            and (b"\xc0\x01" not in data)
+        ):
+            ident = (data[0] << 8) | data[1]
+            key_data = data[2:]
+        key = (kind, key_data)
+        e = self.entries.get(key)
+        if e is None:
+            e = self.entries[key] = _UdpEntry(kind, data, ident)
+        if e.failed:
+            return AppRecord(kind, Node(e.failed), 0, "")
+        if ident is None or ident == e.ident:
+            return AppRecord(kind, None, 0, e.info, make=e.node,
+                             text_of=lambda e=e, d=data: e.text_for(e.ident or 0, d))  # fmt: skip
+        return AppRecord(kind, None, 0, e.info_for(ident),
+                         make=lambda k=kind, d=data: _udp_node(k, d),
+                         text_of=lambda e=e, i=ident, d=data: e.text_for(i, d))  # fmt: skip
 
 
 def icmp_record(payload: bytes, v6: bool) -> AppRecord:

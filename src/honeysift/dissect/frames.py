@@ -1,10 +1,9 @@
 """Per-frame header layers (Frame, link, IP, TCP/UDP), formatted in bulk from the packet table.
 
 Why columnar: ``show -V`` over a million frames must not build a Python object per header
-layer. Every header field is already a numpy column; the text of each layer is produced by one
-``%``-format per frame over pre-converted column lists (addresses and MACs are formatted once
-per distinct value), and only frames that carry an application record get a Node tree (see
-:mod:`honeysift.dissect.app`).
+layer. Every header field is already a numpy column; the text of each layer is built by
+whole-column pyarrow string operations (see "formatting" below), and only frames that carry
+an application record get Python work (see :mod:`honeysift.dissect.app`).
 
 Layer text follows ``tshark -V`` labels ("Source Port:", "Time to Live:", "Flags: 0x018 (PSH,
 ACK)") with fewer lines: bit-field breakdowns, checksums and tshark's analysis lines
@@ -16,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from honeysift.capture import linktypes
 from honeysift.capture.table import (
@@ -134,28 +135,113 @@ def conversations(t: PacketTable, server_ports: frozenset[int] = frozenset()) ->
 
 
 # ---- formatting --------------------------------------------------------------------------------
+#
+# Every text column is a pyarrow string array built by whole-column operations: numbers are
+# cast to decimal text, fixed-width hex and digit fields come from numpy digit matrices, and
+# values with few distinct values (protocol names, link-layer texts, flag texts) are formatted
+# once per distinct value and gathered with ``take``. A layer is computed on the rows that have
+# it and scattered into the full column; the columns are then joined element-wise.
+
+Col = pa.Array
 
 
-def _addr_strings(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Addresses as text, each distinct value formatted once."""
-    if hi.size == 0:
-        return []
-    key = np.stack([hi, lo], 1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    text = [halves_to_addr(h, low) for h, low in uniq.tolist()]
-    return [text[i] for i in inv.ravel().tolist()]
+def _str(a: np.ndarray) -> Col:
+    """Integers as decimal text."""
+    return pc.cast(pa.array(np.asarray(a, np.int64)), pa.string())
+
+
+def _fixed(data: np.ndarray) -> Col:
+    """An (n, w) uint8 matrix of ASCII as n strings of width w (no copy through Python)."""
+    n, w = data.shape
+    offs = (np.arange(n + 1, dtype=np.int64) * w).astype(np.int32)
+    buf = np.ascontiguousarray(data, np.uint8)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(buf))
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
-def _mac_strings(b: np.ndarray) -> list[str]:
-    """(n, 6) uint8 -> 'aa:bb:cc:dd:ee:ff' strings, vectorized."""
-    n = b.shape[0]
-    out = np.full((n, 17), ord(":"), np.uint8)
+def _hex(v: np.ndarray, width: int) -> Col:
+    """Zero-padded lower-case hex of ``width`` digits (no ``0x``)."""
+    v = np.asarray(v).astype(np.uint64)
+    shifts = np.arange(width - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
+    return _fixed(_HEX[((v[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.intp)])
+
+
+def _digits(v: np.ndarray, width: int) -> Col:
+    """Zero-padded decimal of ``width`` digits (``v`` >= 0, < 10**width)."""
+    v = np.asarray(v).astype(np.int64)
+    pw = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return _fixed((48 + (v[:, None] // pw[None, :]) % 10).astype(np.uint8))
+
+
+def _lookup(keys: np.ndarray, fmt) -> Col:
+    """``fmt(key)`` per row, each distinct key formatted once in Python."""
+    keys = np.asarray(keys)
+    if keys.size == 0:
+        return pa.array([], pa.string())
+    uniq, inv = np.unique(keys, return_inverse=True)
+    text = pa.array([fmt(k) for k in uniq.tolist()], pa.string())
+    return text.take(pa.array(inv.ravel().astype(np.int64)))
+
+
+def _cat(*parts) -> Col:
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _scatter(n: int, pieces: list[tuple[np.ndarray, Col]]) -> Col:
+    """A column of ``n`` strings: ``arr[j]`` at row ``idx[j]`` for each piece, '' elsewhere."""
+    pieces = [(i, a) for i, a in pieces if len(i)]
+    if not pieces:
+        return pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())
+    total = sum(len(a) for _, a in pieces)
+    pos = np.full(n, total, np.int64)
+    at = 0
+    for idx, a in pieces:
+        pos[idx] = np.arange(at, at + len(a))
+        at += len(a)
+    arrs = [pc.cast(a, pa.string()) for _, a in pieces] + [pa.array([""], pa.string())]
+    return pa.concat_arrays(arrs).take(pa.array(pos))
+
+
+def _addr_col(hi: np.ndarray, lo: np.ndarray) -> Col:
+    """Addresses as text: IPv4 (IPv4-mapped values) as dotted quads column-wise, IPv6 once
+    per distinct value in Python."""
+    if hi.size == 0:
+        return pa.array([], pa.string())
+    hi, lo = hi.astype(np.uint64), lo.astype(np.uint64)
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    v4i = np.flatnonzero(v4)
+    pieces: list[tuple[np.ndarray, Col]] = []
+    if v4i.size:
+        a = lo[v4i]
+        o = [_str((a >> np.uint64(s)) & np.uint64(255)) for s in (24, 16, 8, 0)]
+        pieces.append((v4i, _cat(o[0], ".", o[1], ".", o[2], ".", o[3])))
+    v6i = np.flatnonzero(~v4)
+    if v6i.size:
+        key = np.stack([hi[v6i], lo[v6i]], 1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        text = pa.array([halves_to_addr(h, low) for h, low in uniq.tolist()], pa.string())
+        pieces.append((v6i, text.take(pa.array(inv.ravel().astype(np.int64)))))
+    if len(pieces) == 1 and pieces[0][0].size == hi.size:
+        return pieces[0][1]
+    return _scatter(hi.size, pieces)
+
+
+def _mac_col(b: np.ndarray) -> Col:
+    """(n, 6) uint8 -> 'aa:bb:cc:dd:ee:ff'."""
+    out = np.full((b.shape[0], 17), ord(":"), np.uint8)
     out[:, 0::3] = _HEX[b >> 4]
     out[:, 1::3] = _HEX[b & 15]
-    return out.view("S17").ravel().astype("U17").tolist()
+    return _fixed(out)
+
+
+def _mac_strings(b: np.ndarray) -> list[str]:
+    return _mac_col(b).to_pylist()
+
+
+def _addr_strings(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    return _addr_col(hi, lo).to_pylist()
 
 
 def _gather(mm: np.ndarray, starts: np.ndarray, width: int, limit: np.ndarray) -> np.ndarray:
@@ -169,34 +255,110 @@ def _gather(mm: np.ndarray, starts: np.ndarray, width: int, limit: np.ndarray) -
     return out
 
 
+def _iso_col(ts_ns: np.ndarray) -> Col:
+    """ISO 8601 UTC with nanoseconds: the date-time part once per distinct second."""
+    sec, frac = np.divmod(ts_ns.astype(np.int64), 1_000_000_000)
+    uniq, inv = np.unique(sec, return_inverse=True)
+    head = pa.array(np.datetime_as_string(uniq.astype("datetime64[s]")).tolist(), pa.string())
+    return _cat(head.take(pa.array(inv.ravel().astype(np.int64))), ".", _digits(frac, 9), "Z")
+
+
 def iso_times(ts_ns: np.ndarray) -> list[str]:
-    return [s + "Z" for s in np.datetime_as_string(ts_ns.astype("datetime64[ns]")).tolist()]
+    return _iso_col(np.asarray(ts_ns)).to_pylist()
 
 
-#: the Frame block of ``-V``: one C-level %-format per frame (faster than f-strings here)
-_FRAME_FMT = (
-    "Frame %d: %d bytes on wire (%d bits), %d bytes captured (%d bits)\n"
-    "    Arrival Time: %s\n"
-    "    Epoch Time: %d.%09d seconds\n"
-    "    [Time since reference or first frame: %s seconds]\n"
-    "    Frame Number: %d\n"
-    "    Frame Length: %d bytes (%d bits)\n"
-    "    Capture Length: %d bytes (%d bits)"
-)
+def _rel_col(rel_ns: np.ndarray) -> Col:
+    """``f"{rel_ns / 1e9:.6f}"`` per row; exact halves and negatives are left to Python."""
+    rel_ns = rel_ns.astype(np.int64)
+    q = (rel_ns + 500) // 1000
+    col = _cat(_str(q // 1_000_000), ".", _digits(q % 1_000_000, 6))
+    odd = np.flatnonzero((rel_ns < 0) | (rel_ns % 1000 == 500))
+    if odd.size:
+        fix = pa.array([f"{x / 1e9:.6f}" for x in rel_ns[odd].tolist()], pa.string())
+        mask = np.zeros(rel_ns.size, bool)
+        mask[odd] = True
+        col = pc.replace_with_mask(col, pa.array(mask), fix)
+    return col
 
 
 @dataclass(slots=True)
 class HeaderText:
-    """Formatted header layers of the selected rows, one entry per row."""
+    """Formatted header layers of the selected rows, one string per row in each column
+    (pyarrow string arrays; ``to_pylist()`` for Python lists)."""
 
-    frame_block: list[str]  # "Frame N: ..." and its children, without the protocols line
-    layers: list[str]  # link, IP and transport layers ('' when none)
-    stack: list[str]  # frame.protocols without the application part
-    src: list[str]
-    dst: list[str]
-    proto: list[str]  # Protocol column (header part)
-    info: list[str]  # Info column (header part)
-    rel: list[str]  # time since the first frame, "%.6f"
+    frame_block: Col  # "Frame N: ..." and its children, without the protocols line
+    layers: Col  # link, IP and transport layers ('' when none)
+    stack: Col  # frame.protocols without the application part
+    src: Col
+    dst: Col
+    proto: Col  # Protocol column (header part)
+    info: Col  # Info column (header part)
+    rel: Col  # time since the first frame, "%.6f"
+
+
+# row class bits (see _class_key)
+_K_VLAN, _K_VLAN_IN, _K_L4 = 1, 2, 4
+
+
+def _class_key(lt, et, status, ipv, proto, l4, vlan, vlan_in) -> np.ndarray:
+    """One int64 per row packing what the stack/Protocol/link texts depend on."""
+    return (
+        (lt.astype(np.int64) << 44)
+        | (et.astype(np.int64) << 28)
+        | (status.astype(np.int64) << 20)
+        | (ipv.astype(np.int64) << 16)
+        | (proto.astype(np.int64) << 8)
+        | np.where(l4, _K_L4, 0)
+        | np.where(vlan >= 0, _K_VLAN, 0)
+        | np.where(vlan_in >= 0, _K_VLAN_IN, 0)
+    )
+
+
+def _class_texts(k: int, verbose: bool) -> tuple[str, str, str, str]:
+    """(stack, Protocol column, Info column, link text without MACs) of one row class."""
+    lt, et, status = k >> 44, (k >> 28) & 0xFFFF, (k >> 20) & 0xFF
+    ipv, p, l4 = (k >> 16) & 0xF, (k >> 8) & 0xFF, bool(k & _K_L4)
+    vl, vli = bool(k & _K_VLAN), bool(k & _K_VLAN_IN)
+    link = ""
+    if lt == linktypes.EN10MB:
+        st = "eth:ethertype"
+        if verbose:
+            st += ":vlan:ethertype" * (vl + vli)
+        elif vl:
+            st += ":vlan:ethertype" * (1 + vli)
+    elif lt in (linktypes.LINUX_SLL, linktypes.LINUX_SLL2):
+        st = "sll:ethertype"
+        link = (
+            f"Linux cooked capture v{2 if lt == linktypes.LINUX_SLL2 else 1}\n"
+            f"    Protocol: {ETHERTYPE.get(et, 'Unknown')} (0x{et:04x})"
+        )
+    elif lt in (linktypes.NULL, linktypes.LOOP):
+        st = "null"
+        fam = "IPv6" if et == 0x86DD else "IP" if et == 0x0800 else "unknown"
+        link = f"Null/Loopback\n    Family: {fam}"
+    elif lt in linktypes.DECODED:
+        st, link = "raw", "Raw packet data"
+    else:
+        st = linktypes.name(lt).lower()
+        link = f"[Link type {linktypes.name(lt)} ({lt}): not decoded]"
+    pcol = info = ""
+    if not ipv:
+        if status != ST_NOT_IP:
+            link += f"\n[{STATUS_NAMES.get(status, 'undecoded')}]"
+            pcol = linktypes.name(lt)
+            info = STATUS_NAMES.get(status, "")
+        else:
+            pcol = "ARP" if et == 0x0806 else ETHERTYPE.get(et, f"0x{et:04x}")
+            st += ":" + pcol.lower()
+            info = f"Ethertype 0x{et:04x}"
+    else:
+        st += ":ip" if ipv == 4 else ":ipv6"
+        pcol = "IPv4" if ipv == 4 else "IPv6"
+        info = f"{IP_PROTO.get(p, str(p))} ({p})"
+        if l4 and p in (6, 17):
+            st += ":tcp" if p == 6 else ":udp"
+            pcol = "TCP" if p == 6 else "UDP"
+    return st, pcol, info, link
 
 
 def header_text(
@@ -207,245 +369,228 @@ def header_text(
     convs: Conversations,
     verbose: bool = True,
 ) -> HeaderText:
+    rows = np.asarray(rows, np.int64)
     n = rows.size
-    frame = t.frame[rows].tolist()
     caplen = t.caplen[rows].astype(np.int64)
     wire = t.origlen[rows].astype(np.int64)
-    ts = t.ts_ns[rows]
-    rel_ns = ts - np.int64(first_ts_ns)
-    rel = [f"{x:.6f}" for x in (rel_ns / 1e9).tolist()]
+    ts = t.ts_ns[rows].astype(np.int64)
+    rel = _rel_col(ts - np.int64(first_ts_ns))
     status = t.status[rows]
     ipv = t.ip_version[rows]
     is_ip = ipv > 0
     proto = t.proto[rows]
-    l4ok = (status == ST_OK) | t.reassembled[rows]
-    src = ["" for _ in range(n)]
-    dst = ["" for _ in range(n)]
-    ipr = np.flatnonzero(is_ip)
-    if ipr.size:
-        s_txt = _addr_strings(t.src_hi[rows][ipr], t.src_lo[rows][ipr])
-        d_txt = _addr_strings(t.dst_hi[rows][ipr], t.dst_lo[rows][ipr])
-        for j, i in enumerate(ipr.tolist()):
-            src[i] = s_txt[j]
-            dst[i] = d_txt[j]
+    l4ok = ((status == ST_OK) | t.reassembled[rows]) & is_ip
     link = t.linktype[rows]
+    vlan, vlan_in = t.vlan[rows], t.vlan_inner[rows]
+    ethertype = t.ethertype[rows]
+    key = _class_key(link, ethertype, status, ipv, proto, l4ok, vlan, vlan_in)
+    uniq, inv = np.unique(key, return_inverse=True)
+    texts = [_class_texts(k, verbose) for k in uniq.tolist()]
+    take = pa.array(inv.ravel().astype(np.int64))
+    stack = pa.array([x[0] for x in texts], pa.string()).take(take)
+    pcol = pa.array([x[1] for x in texts], pa.string()).take(take)
+    info = pa.array([x[2] for x in texts], pa.string()).take(take)
+    # ---- addresses: IP rows, else the MACs of Ethernet frames
+    ipr = np.flatnonzero(is_ip)
     eth = link == linktypes.EN10MB
-    offs = t.offset[rows]
-    macs_src = ["" for _ in range(n)]
-    macs_dst = ["" for _ in range(n)]
-    eth_type = np.zeros(n, np.int64)
     er = np.flatnonzero(eth)
+    src_p = [(ipr, _addr_col(t.src_hi[rows[ipr]], t.src_lo[rows[ipr]]))]
+    dst_p = [(ipr, _addr_col(t.dst_hi[rows[ipr]], t.dst_lo[rows[ipr]]))]
+    macs_src = macs_dst = eth_type = None
     if er.size:
-        hb = _gather(mm, offs[er], 14, caplen[er])
-        dl = _mac_strings(hb[:, 0:6])
-        sl = _mac_strings(hb[:, 6:12])
-        eth_type[er] = (hb[:, 12].astype(np.int64) << 8) | hb[:, 13]
-        for j, i in enumerate(er.tolist()):
-            macs_dst[i] = dl[j]
-            macs_src[i] = sl[j]
-        for i in er[~is_ip[er]].tolist():  # non-IP frames: Source/Destination are MACs
-            src[i], dst[i] = macs_src[i], macs_dst[i]
+        hb = _gather(mm, t.offset[rows[er]], 14, caplen[er])
+        macs_dst, macs_src = _mac_col(hb[:, 0:6]), _mac_col(hb[:, 6:12])
+        eth_type = (hb[:, 12].astype(np.int64) << 8) | hb[:, 13]
+        nonip = np.flatnonzero(~is_ip[er])
+        if nonip.size:
+            pick = pa.array(nonip)
+            src_p.append((er[nonip], macs_src.take(pick)))
+            dst_p.append((er[nonip], macs_dst.take(pick)))
+    src, dst = _scatter(n, src_p), _scatter(n, dst_p)
+    # ---- IP-layer Info of fragments
+    frag = np.flatnonzero(is_ip & ((status == ST_FRAGMENT) | (status == ST_FRAG_INCOMPLETE)))
+    if frag.size:
+        r = rows[frag]
+        ftxt = _cat(
+            "Fragmented IP protocol (proto=",
+            _lookup(proto[frag], lambda p: f"{IP_PROTO.get(p, str(p))} {p}"),
+            ", off=", _str(t.frag_off[r]), ", ID=", _hex(t.ip_id[r], 4), ")",
+        )  # fmt: skip
+        mask = np.zeros(n, bool)
+        mask[frag] = True
+        info = pc.replace_with_mask(info, pa.array(mask), ftxt)
+    # ---- transport Info
+    tr = np.flatnonzero(l4ok & (proto == 6))
+    ur = np.flatnonzero(l4ok & (proto == 17))
+    tcp_cols = udp_cols = None
+    if tr.size:
+        tcp_cols = _tcp_columns(t, rows[tr], convs)
+        sp, dp, seq, ack, win, plen, flags = (tcp_cols[k] for k in
+                                              ("sp", "dp", "seq", "ack", "win", "plen", "flags"))  # fmt: skip
+        tinfo = _cat(sp, " \u2192 ", dp, " [", flags, "] Seq=", seq, " Ack=", ack, " Win=", win,
+                     " Len=", plen)  # fmt: skip
+    if ur.size:
+        r = rows[ur]
+        plen_u = t.payload_len[r].astype(np.int64)
+        udp_cols = {"sp": _str(t.sport[r]), "dp": _str(t.dport[r]), "plen": _str(plen_u),
+                    "len": _str(plen_u + 8), "sidx": _str(convs.index[r])}  # fmt: skip
+        uinfo = _cat(udp_cols["sp"], " \u2192 ", udp_cols["dp"], " Len=", udp_cols["plen"])
+    if tr.size or ur.size:
+        mask = np.zeros(n, bool)
+        mask[tr] = True
+        mask[ur] = True
+        order = np.concatenate([tr, ur])
+        srt = np.argsort(order, kind="stable")
+        repl = pa.concat_arrays(([tinfo] if tr.size else []) + ([uinfo] if ur.size else [])).take(
+            pa.array(srt)
+        )
+        info = pc.replace_with_mask(info, pa.array(mask), repl)
+    if not verbose:
+        empty = pa.array([""] * n, pa.string())
+        return HeaderText(empty, empty, stack, src, dst, pcol, info, rel)
     # ---- Frame block
-    if verbose:
-        times = iso_times(ts)
-        sec, frac = np.divmod(ts, 1_000_000_000)
-        fb = [
-            _FRAME_FMT % v
-            for v in zip(
-                frame,
-                wire.tolist(),
-                (wire * 8).tolist(),
-                caplen.tolist(),
-                (caplen * 8).tolist(),
-                times,
-                sec.tolist(),
-                frac.tolist(),
-                rel,
-                frame,
-                wire.tolist(),
-                (wire * 8).tolist(),
-                caplen.tolist(),
-                (caplen * 8).tolist(),
-                strict=True,
-            )  # fmt: skip
-        ]
-    else:
-        fb = [""] * n
-    # ---- link layer
-    link_l = link.tolist()
-    vlan = t.vlan[rows].tolist()
-    vlan_in = t.vlan_inner[rows].tolist()
-    ethertype = t.ethertype[rows].tolist()
-    layers = [""] * n
-    stack = [""] * n
-    pcol = [""] * n
-    info = [""] * n
-    for i in range(n):
-        lt = link_l[i]
-        et = ethertype[i]
-        if lt == linktypes.EN10MB:
-            st = "eth:ethertype"
-            if verbose:
-                t0 = int(eth_type[i])
-                txt = (
-                    f"Ethernet II, Src: {macs_src[i]}, Dst: {macs_dst[i]}\n"
-                    f"    Destination: {macs_dst[i]}\n    Source: {macs_src[i]}\n"
-                    f"    Type: {ETHERTYPE.get(t0, 'Unknown')} (0x{t0:04x})"
-                )
-                for v in (vlan[i], vlan_in[i]):
-                    if v >= 0:
-                        txt += f"\n802.1Q Virtual LAN, ID: {v}\n    ID: {v}"
-                        st += ":vlan:ethertype"
-                if vlan[i] >= 0:
-                    txt += f"\n    Type: {ETHERTYPE.get(et, 'Unknown')} (0x{et:04x})"
-                layers[i] = txt
-            elif vlan[i] >= 0:
-                st += ":vlan:ethertype" * (1 + (vlan_in[i] >= 0))
-        elif lt in (linktypes.LINUX_SLL, linktypes.LINUX_SLL2):
-            v2 = lt == linktypes.LINUX_SLL2
-            st = "sll:ethertype"
-            if verbose:
-                layers[i] = (
-                    f"Linux cooked capture v{2 if v2 else 1}\n"
-                    f"    Protocol: {ETHERTYPE.get(et, 'Unknown')} (0x{et:04x})"
-                )
-        elif lt in (linktypes.NULL, linktypes.LOOP):
-            st = "null"
-            if verbose:
-                fam = "IPv6" if et == 0x86DD else "IP" if et == 0x0800 else "unknown"
-                layers[i] = f"Null/Loopback\n    Family: {fam}"
-        elif lt in linktypes.DECODED:
-            st = "raw"
-            if verbose:
-                layers[i] = "Raw packet data"
-        else:
-            st = linktypes.name(lt).lower()
-            if verbose:
-                layers[i] = f"[Link type {linktypes.name(lt)} ({lt}): not decoded]"
-        stack[i] = st
-        if not is_ip[i]:
-            if status[i] != ST_NOT_IP:
-                if verbose:
-                    layers[i] += f"\n[{STATUS_NAMES.get(int(status[i]), 'undecoded')}]"
-                pcol[i] = linktypes.name(lt) if status[i] != ST_NOT_IP else "?"
-                info[i] = STATUS_NAMES.get(int(status[i]), "")
-            else:
-                pcol[i] = "ARP" if et == 0x0806 else ETHERTYPE.get(et, f"0x{et:04x}")
-                stack[i] += ":" + pcol[i].lower()
-                info[i] = f"Ethertype 0x{et:04x}"
+    frame = _str(t.frame[rows])
+    w, w8, c, c8 = _str(wire), _str(wire * 8), _str(caplen), _str(caplen * 8)
+    sec, frac = np.divmod(ts, 1_000_000_000)
+    fb = _cat(
+        "Frame ", frame, ": ", w, " bytes on wire (", w8, " bits), ", c, " bytes captured (",
+        c8, " bits)\n    Arrival Time: ", _iso_col(ts), "\n    Epoch Time: ", _str(sec), ".",
+        _digits(frac, 9), " seconds\n    [Time since reference or first frame: ", rel,
+        " seconds]\n    Frame Number: ", frame, "\n    Frame Length: ", w, " bytes (", w8,
+        " bits)\n    Capture Length: ", c, " bytes (", c8, " bits)",
+    )  # fmt: skip
+    # ---- link layer: Ethernet from the MACs, the other link types per row class
+    link_txt = pa.array([x[3] for x in texts], pa.string()).take(take)
+    if er.size:
+        vl_key = (
+            (vlan[er].astype(np.int64) + 1) << 34
+            | (vlan_in[er].astype(np.int64) + 1) << 17
+            | ethertype[er].astype(np.int64)
+        )
+        etxt = _cat(
+            "Ethernet II, Src: ", macs_src, ", Dst: ", macs_dst, "\n    Destination: ", macs_dst,
+            "\n    Source: ", macs_src, "\n    Type: ",
+            _lookup(eth_type, lambda v: f"{ETHERTYPE.get(v, 'Unknown')} (0x{v:04x})"),
+            _lookup(vl_key, _vlan_text),
+            pc.take(link_txt, pa.array(er)),  # the note of a non-IP frame ('' otherwise)
+        )  # fmt: skip
+        mask = np.zeros(n, bool)
+        mask[er] = True
+        link_txt = pc.replace_with_mask(link_txt, pa.array(mask), etxt)
     # ---- IP layer
-    _ip_layers(t, rows, ipr, proto, status, src, dst, layers, stack, pcol, info, verbose)
+    ip_p = []
+    for v, fn in ((4, _ipv4_text), (6, _ipv6_text)):
+        sel = np.flatnonzero(ipv == v)
+        if sel.size:
+            ip_p.append((sel, fn(t, rows[sel], status[sel], src.take(pa.array(sel)),
+                                 dst.take(pa.array(sel)))))  # fmt: skip
+    ip_txt = _scatter(n, ip_p)
     # ---- transport
-    _l4_layers(t, rows, l4ok & is_ip, proto, convs, layers, stack, pcol, info, verbose)
+    l4_p = []
+    if tcp_cols is not None:
+        l4_p.append((tr, _tcp_text(tcp_cols)))
+    if udp_cols is not None:
+        u = udp_cols
+        l4_p.append((ur, _cat(
+            "\nUser Datagram Protocol, Src Port: ", u["sp"], ", Dst Port: ", u["dp"],
+            "\n    Source Port: ", u["sp"], "\n    Destination Port: ", u["dp"],
+            "\n    Length: ", u["len"], "\n    [Stream index: ", u["sidx"],
+            "]\n    UDP payload (", u["plen"], " bytes)",
+        )))  # fmt: skip
+    layers = _cat(link_txt, ip_txt, _scatter(n, l4_p))
     return HeaderText(fb, layers, stack, src, dst, pcol, info, rel)
 
 
-def _ip_layers(t, rows, ipr, proto, status, src, dst, layers, stack, pcol, info, verbose):
-    if ipr.size == 0:
-        return
-    r = rows[ipr]
-    ver = t.ip_version[r].tolist()
-    ln = t.ip_len[r].tolist()
-    hl = t.ip_hlen[r].tolist()
-    ttl = t.ttl[r].tolist()
-    ipid = t.ip_id[r].tolist()
-    fl = t.ip_flags[r].tolist()
-    fo = t.frag_off[r].tolist()
-    pr = proto[ipr].tolist()
-    stl = status[ipr].tolist()
-    reas = t.reassembled[r].tolist()
-    for j, i in enumerate(ipr.tolist()):
-        p = pr[j]
-        pname = IP_PROTO.get(p, str(p))
-        v = ver[j]
-        stack[i] += ":ip" if v == 4 else ":ipv6"
-        pcol[i] = "IPv4" if v == 4 else "IPv6"
-        info[i] = f"{pname} ({p})"
-        if stl[j] in (ST_FRAGMENT, ST_FRAG_INCOMPLETE):
-            info[i] = f"Fragmented IP protocol (proto={pname} {p}, off={fo[j]}, ID={ipid[j]:04x})"
-        if not verbose:
-            continue
-        if v == 4:
-            f = fl[j]
-            ftxt = ", Don't fragment" if f & 2 else ""
-            ftxt += ", More fragments" if f & 1 else ""
-            bits = (0x40 if f & 2 else 0) | (0x20 if f & 1 else 0)
-            txt = (
-                f"Internet Protocol Version 4, Src: {src[i]}, Dst: {dst[i]}\n"
-                f"    Version: 4\n    Header Length: {hl[j]} bytes ({hl[j] // 4})\n"
-                f"    Total Length: {ln[j]}\n"
-                f"    Identification: 0x{ipid[j]:04x} ({ipid[j]})\n"
-                f"    Flags: 0x{bits:02x}{ftxt}\n    Fragment Offset: {fo[j]}\n"
-                f"    Time to Live: {ttl[j]}\n    Protocol: {pname} ({p})\n"
-                f"    Source Address: {src[i]}\n    Destination Address: {dst[i]}"
-            )
-        else:
-            txt = (
-                f"Internet Protocol Version 6, Src: {src[i]}, Dst: {dst[i]}\n"
-                f"    Version: 6\n    Payload Length: {ln[j] - 40}\n"
-                f"    Next Header: {pname} ({p})\n    Hop Limit: {ttl[j]}\n"
-                f"    Source Address: {src[i]}\n    Destination Address: {dst[i]}"
-            )
-        if stl[j] == ST_FRAGMENT:
-            txt += "\n    [IP fragment: the datagram is reassembled on a later frame]"
-        elif stl[j] == ST_FRAG_INCOMPLETE:
-            txt += "\n    [IP fragment of a datagram that never completed]"
-        elif reas[j]:
-            txt += "\n    [Reassembled IP datagram: payload from several fragments]"
-        elif stl[j] != ST_OK:
-            txt += f"\n    [{STATUS_NAMES.get(stl[j], 'undecoded')}]"
-        layers[i] += ("\n" if layers[i] else "") + txt
+def _vlan_text(k: int) -> str:
+    v, vi, et = (k >> 34) - 1, ((k >> 17) & 0x1FFFF) - 1, k & 0xFFFF
+    txt = ""
+    for x in (v, vi):
+        if x >= 0:
+            txt += f"\n802.1Q Virtual LAN, ID: {x}\n    ID: {x}"
+    if v >= 0:
+        txt += f"\n    Type: {ETHERTYPE.get(et, 'Unknown')} (0x{et:04x})"
+    return txt
 
 
-def _l4_layers(t, rows, ok, proto, convs, layers, stack, pcol, info, verbose):
-    tr = np.flatnonzero(ok & (proto == 6))
-    if tr.size:
-        r = rows[tr]
-        sp = t.sport[r].tolist()
-        dp = t.dport[r].tolist()
-        seq = t.seq[r].tolist()
-        ack = t.ack[r].tolist()
-        fl = t.tcp_flags[r].tolist()
-        win = t.win[r].tolist()
-        plen = t.payload_len[r].tolist()
-        hlen = (t.payload_off[r].astype(np.int64) - t.l4_off[r].astype(np.int64)).tolist()
-        sidx = convs.index[r].tolist()
-        for j, i in enumerate(tr.tolist()):
-            f = fl[j]
-            stack[i] += ":tcp"
-            pcol[i] = "TCP"
-            info[i] = (
-                f"{sp[j]} \u2192 {dp[j]} [{FLAG_TEXT[f]}] Seq={seq[j]} Ack={ack[j]} "
-                f"Win={win[j]} Len={plen[j]}"
-            )
-            if verbose:
-                layers[i] += (
-                    f"\nTransmission Control Protocol, Src Port: {sp[j]}, Dst Port: {dp[j]}, "
-                    f"Seq: {seq[j]}, Ack: {ack[j]}, Len: {plen[j]}\n"
-                    f"    Source Port: {sp[j]}\n    Destination Port: {dp[j]}\n"
-                    f"    [Stream index: {sidx[j]}]\n    [TCP Segment Len: {plen[j]}]\n"
-                    f"    Sequence Number (raw): {seq[j]}\n"
-                    f"    Acknowledgment Number (raw): {ack[j]}\n"
-                    f"    Header Length: {hlen[j]} bytes ({hlen[j] // 4})\n"
-                    f"    Flags: 0x{f:03x} ({FLAG_TEXT[f]})\n    Window: {win[j]}"
-                )
-                if plen[j]:
-                    layers[i] += f"\n    TCP payload ({plen[j]} bytes)"
-    ur = np.flatnonzero(ok & (proto == 17))
-    if ur.size:
-        r = rows[ur]
-        sp = t.sport[r].tolist()
-        dp = t.dport[r].tolist()
-        plen = t.payload_len[r].tolist()
-        sidx = convs.index[r].tolist()
-        for j, i in enumerate(ur.tolist()):
-            stack[i] += ":udp"
-            pcol[i] = "UDP"
-            info[i] = f"{sp[j]} \u2192 {dp[j]} Len={plen[j]}"
-            if verbose:
-                layers[i] += (
-                    f"\nUser Datagram Protocol, Src Port: {sp[j]}, Dst Port: {dp[j]}\n"
-                    f"    Source Port: {sp[j]}\n    Destination Port: {dp[j]}\n"
-                    f"    Length: {plen[j] + 8}\n    [Stream index: {sidx[j]}]\n"
-                    f"    UDP payload ({plen[j]} bytes)"
-                )
+def _ip_note(k: int) -> str:
+    st, reas = k >> 1, k & 1
+    if st == ST_FRAGMENT:
+        return "\n    [IP fragment: the datagram is reassembled on a later frame]"
+    if st == ST_FRAG_INCOMPLETE:
+        return "\n    [IP fragment of a datagram that never completed]"
+    if reas:
+        return "\n    [Reassembled IP datagram: payload from several fragments]"
+    if st != ST_OK:
+        return f"\n    [{STATUS_NAMES.get(st, 'undecoded')}]"
+    return ""
+
+
+def _note(t, r, status) -> Col:
+    return _lookup((status.astype(np.int64) << 1) | t.reassembled[r].astype(np.int64), _ip_note)
+
+
+def _pname(p: int) -> str:
+    return f"{IP_PROTO.get(p, str(p))} ({p})"
+
+
+def _ipv4_flags(f: int) -> str:
+    ftxt = ", Don't fragment" if f & 2 else ""
+    ftxt += ", More fragments" if f & 1 else ""
+    bits = (0x40 if f & 2 else 0) | (0x20 if f & 1 else 0)
+    return f"0x{bits:02x}{ftxt}"
+
+
+def _ipv4_text(t, r, status, src: Col, dst: Col) -> Col:
+    hl = t.ip_hlen[r].astype(np.int64)
+    ipid = t.ip_id[r]
+    return _cat(
+        "\nInternet Protocol Version 4, Src: ", src, ", Dst: ", dst,
+        "\n    Version: 4\n    Header Length: ",
+        _lookup(hl, lambda h: f"{h} bytes ({h // 4})"),
+        "\n    Total Length: ", _str(t.ip_len[r]),
+        "\n    Identification: 0x", _hex(ipid, 4), " (", _str(ipid),
+        ")\n    Flags: ", _lookup(t.ip_flags[r], _ipv4_flags),
+        "\n    Fragment Offset: ", _str(t.frag_off[r]), "\n    Time to Live: ", _str(t.ttl[r]),
+        "\n    Protocol: ", _lookup(t.proto[r], _pname),
+        "\n    Source Address: ", src, "\n    Destination Address: ", dst, _note(t, r, status),
+    )  # fmt: skip
+
+
+def _ipv6_text(t, r, status, src: Col, dst: Col) -> Col:
+    return _cat(
+        "\nInternet Protocol Version 6, Src: ", src, ", Dst: ", dst,
+        "\n    Version: 6\n    Payload Length: ", _str(t.ip_len[r].astype(np.int64) - 40),
+        "\n    Next Header: ", _lookup(t.proto[r], _pname),
+        "\n    Hop Limit: ", _str(t.ttl[r]),
+        "\n    Source Address: ", src, "\n    Destination Address: ", dst, _note(t, r, status),
+    )  # fmt: skip
+
+
+def _tcp_columns(t: PacketTable, r: np.ndarray, convs: Conversations) -> dict[str, Col]:
+    plen = t.payload_len[r].astype(np.int64)
+    hlen = t.payload_off[r].astype(np.int64) - t.l4_off[r].astype(np.int64)
+    fl = t.tcp_flags[r].astype(np.int64)
+    return {
+        "sp": _str(t.sport[r]), "dp": _str(t.dport[r]), "seq": _str(t.seq[r]),
+        "ack": _str(t.ack[r]), "win": _str(t.win[r]), "plen": _str(plen),
+        "flags": _lookup(fl, lambda f: FLAG_TEXT[f]),
+        "flags_line": _lookup(fl, lambda f: f"0x{f:03x} ({FLAG_TEXT[f]})"),
+        "hlen": _lookup(hlen, lambda h: f"{h} bytes ({h // 4})"),
+        "sidx": _str(convs.index[r]),
+        "payload": _scatter(len(r), [(np.flatnonzero(plen > 0),
+                                      _cat("\n    TCP payload (", _str(plen[plen > 0]),
+                                           " bytes)"))]),
+    }  # fmt: skip
+
+
+def _tcp_text(c: dict[str, Col]) -> Col:
+    return _cat(
+        "\nTransmission Control Protocol, Src Port: ", c["sp"], ", Dst Port: ", c["dp"],
+        ", Seq: ", c["seq"], ", Ack: ", c["ack"], ", Len: ", c["plen"],
+        "\n    Source Port: ", c["sp"], "\n    Destination Port: ", c["dp"],
+        "\n    [Stream index: ", c["sidx"], "]\n    [TCP Segment Len: ", c["plen"],
+        "]\n    Sequence Number (raw): ", c["seq"],
+        "\n    Acknowledgment Number (raw): ", c["ack"],
+        "\n    Header Length: ", c["hlen"], "\n    Flags: ", c["flags_line"],
+        "\n    Window: ", c["win"], c["payload"],
+    )  # fmt: skip

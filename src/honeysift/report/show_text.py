@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from honeysift.capture.table import halves_to_addr
 from honeysift.dissect import Dissection, app
-from honeysift.dissect.frames import FLAG_TEXT, header_text
+from honeysift.dissect.frames import FLAG_TEXT, _cat, _scatter, _str, header_text
 from honeysift.protocols import dns, icmp, mssql, nbns, nbss
 from honeysift.report.hexdump import hexdump as _hexdump
 from honeysift.safe_text import safe
@@ -37,7 +39,8 @@ TSHARK_HEX: dict[str, int] = {
 }
 
 SUMMARY_HEAD = "    No.         Time Source           Destination      Protocol Length Info"
-BATCH = 4096  # frames formatted per bulk step
+BATCH = 8192  # frames formatted per bulk step (one output chunk)
+HEX_BATCH = 512  # with -x (a dump is ~4.5 bytes per frame byte)
 
 
 def field_text(name: str, v: Any) -> str:
@@ -78,6 +81,7 @@ class FrameFields:
         self._app: dict[str, list[Any]] | None = None
         self.r = 0
         self.recs: list[app.AppRecord] = []
+        self._stacks: list[str] | None = None
         c = d.convs
         ip4 = lambda r: t.ip_version[r] == 4  # noqa: E731
         ip6 = lambda r: t.ip_version[r] == 6  # noqa: E731
@@ -178,8 +182,12 @@ class FrameFields:
         return {"eth.src": macs[:1], "eth.dst": macs[1:], "eth.addr": [macs[1], macs[0]]}[name]
 
     def protocols(self, r: int) -> str:
-        hd = header_text(self.t, np.array([r]), self.d.mm, self.d.first_ts_ns, self.d.convs, False)
-        return _stack(hd.stack[0], self.d.records.get(int(self.t.frame[r]), []))
+        if self._stacks is None:  # the header part of every row, in one bulk step
+            t, d = self.t, self.d
+            rows = np.arange(len(t))
+            self._stacks = header_text(t, rows, d.mm, d.first_ts_ns, d.convs, False).stack
+            self._stacks = self._stacks.to_pylist()
+        return _stack(self._stacks[r], self.d.records.get(int(self.t.frame[r]), []))
 
 
 def _stack(base: str, recs: list[app.AppRecord]) -> str:
@@ -215,7 +223,11 @@ def render(
     display=None,
     limit: int | None = None,
 ) -> Iterator[str]:
-    """Output chunks (each one or more lines, without the final newline)."""
+    """Output chunks (each many frames, without the final newline).
+
+    The text of a batch of frames is built column-wise (pyarrow string arrays: header columns
+    from :func:`header_text`, the application text of the frames that have records) and joined
+    once; only frames with records, and ``-x`` dumps, go through Python per frame."""
     rows = _selected(d, display, limit)
     if mode == "fields":
         yield from _fields(d, rows, fields or [])
@@ -224,48 +236,88 @@ def render(
         yield from _json(d, rows)
         return
     cache: dict[int, str] = {}
-    for s in range(0, rows.size, BATCH):
-        part = rows[s : s + BATCH]
-        hd = header_text(d.table, part, d.mm, d.first_ts_ns, d.convs, verbose)
-        frames = d.table.frame[part].tolist()
+    t = d.table
+    batch = HEX_BATCH if hexdump else BATCH
+    for s in range(0, rows.size, batch):
+        part = rows[s : s + batch]
+        n = part.size
+        hd = header_text(t, part, d.mm, d.first_ts_ns, d.convs, verbose)
+        frames = t.frame[part]
         recs_of = d.records
-        out: list[str] = []
-        for j, fr in enumerate(frames):
-            recs = recs_of.get(fr)
-            if verbose:
-                stack = _stack(hd.stack[j], recs) if recs else hd.stack[j]
-                text = f"{hd.frame_block[j]}\n    [Protocols in frame: {stack}]\n{hd.layers[j]}"
-                if recs:
-                    text += "\n" + "\n".join(_app_text(rec, cache) for rec in recs)
-                out.append(text)
-            else:
-                out.append(_summary(hd, j, fr, d, recs))
-            if hexdump:
-                r = int(part[j])
-                data = d.cap.frame_bytes(int(d.table.offset[r]), int(d.table.caplen[r]))
-                out.append("\n".join(_hexdump(data)) + "\n")
-            elif verbose:
-                out.append("")
-        yield "\n".join(out)
+        hits = [(j, recs) for j, fr in enumerate(frames.tolist()) if (recs := recs_of.get(fr))]
+        idx = np.fromiter((j for j, _ in hits), np.int64, len(hits))
+        if hexdump:
+            off, cl = t.offset[part].tolist(), t.caplen[part].tolist()
+            dumps = pa.array(
+                [
+                    "\n".join(_hexdump(d.cap.frame_bytes(o, c)))
+                    for o, c in zip(off, cl, strict=True)
+                ],
+                pa.string(),
+            )
+            tail = _cat("\n", dumps, "\n\n")
+        else:
+            tail = "\n\n" if verbose else "\n"
+        if verbose:
+            sfx = [":" + ":".join(dict.fromkeys(r.proto for r in recs)) for _, recs in hits]
+            txt = ["\n" + "\n".join([_app_text(r, cache) for r in recs]) for _, recs in hits]
+            col = _cat(
+                hd.frame_block, "\n    [Protocols in frame: ", hd.stack,
+                _scatter(n, [(idx, pa.array(sfx, pa.string()))]), "]\n", hd.layers,
+                _scatter(n, [(idx, pa.array(txt, pa.string()))]), tail,
+            )  # fmt: skip
+        else:
+            col = _cat(_summary_col(d, hd, part, frames, hits, idx), tail)
+        yield _joined(col)[:-1]
+
+
+def _joined(col: pa.Array) -> str:
+    """The concatenation of a string array's values (its data buffer, decoded once)."""
+    if len(col) == 0:
+        return ""
+    offs = np.frombuffer(col.buffers()[1], np.int32)[col.offset : col.offset + len(col) + 1]
+    data = memoryview(col.buffers()[2])[int(offs[0]) : int(offs[-1])]
+    return bytes(data).decode("utf-8")
+
+
+def _summary_col(d: Dissection, hd, part, frames, hits, idx) -> pa.Array:
+    """One summary line per frame (tshark's columns), the Protocol and Info of frames with
+    records from their last record and their records' summaries."""
+    n = part.size
+    proto, info = hd.proto, hd.info
+    if hits:
+        mask = np.zeros(n, bool)
+        mask[idx] = True
+        m = pa.array(mask)
+        labels = []
+        infos = []
+        for _, recs in hits:
+            last = recs[-1]
+            labels.append(app.LABEL.get(last.proto, last.proto.upper()))
+            infos.append("; ".join(dict.fromkeys(safe(r.info) for r in recs if r.info)) or None)
+        proto = pc.replace_with_mask(proto, m, pa.array(labels, pa.string()))
+        new_info = pc.if_else(pa.array([x is not None for x in infos]),
+                              pa.array(infos, pa.string()), info.take(pa.array(idx)))  # fmt: skip
+        info = pc.replace_with_mask(info, m, new_info)
+    t = d.table
+    r = frames.astype(np.int64) - 1  # the Length column reads row frame - 1
+    ok = (r >= 0) & (r < len(t))
+    length = np.where(ok, t.origlen[np.where(ok, r, 0)].astype(np.int64), 0)
+    return _cat(
+        pc.utf8_lpad(_str(frames), 7), " ", pc.utf8_lpad(hd.rel, 12), " ",
+        pc.utf8_rpad(hd.src, 16), " ", pc.utf8_rpad(hd.dst, 16), " ", pc.utf8_rpad(proto, 8),
+        " ", pc.utf8_lpad(_str(length), 6), " ", info,
+    )  # fmt: skip
 
 
 def _app_text(rec: app.AppRecord, cache: dict[int, str]) -> str:
+    if rec.text_of is not None:
+        return rec.text_of()
     key = id(rec)
     txt = cache.get(key)
     if txt is None:
-        txt = cache[key] = "\n".join(safe(line) for line in rec.node.render())
+        txt = cache[key] = app.render_text(rec.node)
     return txt
-
-
-def _summary(hd, j: int, fr: int, d: Dissection, recs) -> str:
-    proto, info = hd.proto[j], hd.info[j]
-    if recs:
-        last = recs[-1]
-        proto = app.LABEL.get(last.proto, last.proto.upper())
-        info = "; ".join(dict.fromkeys(safe(r.info) for r in recs if r.info)) or info
-    r = fr - 1
-    length = int(d.table.origlen[r]) if 0 <= r < len(d.table) else 0
-    return f"{fr:>7} {hd.rel[j]:>12} {hd.src[j]:<16} {hd.dst[j]:<16} {proto:<8} {length:>6} {info}"
 
 
 def _fields(d: Dissection, rows: np.ndarray, names: list[str]) -> Iterator[str]:

@@ -1,0 +1,97 @@
+"""The bulk paths of ``show -V`` against the direct ones: the per-payload text cache (DNS/NBNS
+transaction id put back per frame) and the column-wise header formatting."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
+
+from honeysift.capture.table import addr_to_halves, halves_to_addr
+from honeysift.dissect import app
+from honeysift.dissect.frames import _addr_col, _rel_col
+
+
+def _direct(kind: str, data: bytes) -> str:
+    return app.render_text(app.udp_record(kind, data).node)
+
+
+def test_dns_text_cache_puts_each_frames_id_back() -> None:
+    cache = app.UdpCache()
+    msgs = [bytes(DNS(id=i, rd=1, qd=DNSQR(qname="www.example.com"))) for i in (1, 0xBEEF, 1)]
+    recs = [cache.record("dns", m) for m in msgs]
+    assert len(cache.entries) == 1  # one decode for the three datagrams
+    for m, rec in zip(msgs, recs, strict=True):
+        assert rec.text_of() == _direct("dns", m)
+        assert rec.fields()["dns.id"] == [int.from_bytes(m[:2], "big")]
+        assert rec.info == app.udp_record("dns", m).info
+    assert "Transaction ID: 0xbeef" in recs[1].text_of()
+    assert "0xbeef" in recs[1].info
+
+
+def test_nbns_text_cache() -> None:
+    cache = app.UdpCache()
+    msgs = [
+        bytes(NBNSHeader(NAME_TRN_ID=i) / NBNSQueryRequest(QUESTION_NAME="HONEY")) for i in (7, 8)
+    ]
+    recs = [cache.record("nbns", m) for m in msgs]
+    assert len(cache.entries) == 1
+    for m, rec in zip(msgs, recs, strict=True):
+        assert rec.text_of() == _direct("nbns", m)
+
+
+def test_pointer_into_the_id_is_not_masked() -> None:
+    # an answer whose name is a compression pointer to offset 0: the id bytes are read as a
+    # label, so datagrams differing only in the id must not share one text
+    cache = app.UdpCache()
+    base = bytes(DNS(id=0x0141, qr=1, qd=[], an=DNSRR(rrname="a.", type="A", rdata="1.2.3.4")))
+    msgs = []
+    for ident in (0x0141, 0x0142):
+        m = bytearray(base)
+        m[0:2] = ident.to_bytes(2, "big")
+        at = m.index(b"\x01a\x00")
+        msgs.append(bytes(m[:at]) + b"\xc0\x00" + bytes(m[at + 3 :]))
+    recs = [cache.record("dns", m) for m in msgs]
+    assert len(cache.entries) == 2
+    for m, rec in zip(msgs, recs, strict=True):
+        assert rec.text_of() == _direct("dns", m)
+
+
+@settings(max_examples=200)
+@given(st.binary(min_size=0, max_size=80), st.integers(0, 0xFFFF))
+def test_cache_matches_direct_on_any_bytes(data: bytes, ident: int) -> None:
+    cache = app.UdpCache()
+    other = ident.to_bytes(2, "big") + data[2:] if len(data) >= 2 else data
+    for kind in ("dns", "nbns", "mssql"):
+        for m in (data, other):
+            rec = cache.record(kind, m)
+            direct = app.udp_record(kind, m)
+            assert (rec.text_of() if rec.text_of else app.render_text(rec.node)) == (
+                app.render_text(direct.node)
+            )
+            assert rec.info == direct.info
+
+
+def test_unsafe_text_is_escaped_like_safe() -> None:
+    from honeysift.protocols.base import Node
+    from honeysift.safe_text import safe
+
+    root = Node("a\x1b[31m")
+    root.add("b\nc\u202e").add("ok")
+    assert app.render_text(root) == "\n".join(safe(x) for x in root.render())
+
+
+def test_relative_time_column_matches_printf() -> None:
+    rng = np.random.default_rng(1)
+    v = np.concatenate([rng.integers(-(10**12), 10**13, 2000), [0, 500, 1500, -500, 10**9 + 500]])
+    assert _rel_col(v).to_pylist() == [f"{x / 1e9:.6f}" for x in v.tolist()]
+
+
+def test_address_column_matches_per_value_text() -> None:
+    addrs = ["10.0.0.1", "255.255.255.255", "0.0.0.0", "2001:db8::1", "::1", "::ffff:1.2.3.4"]
+    halves = [addr_to_halves(a) for a in addrs]
+    hi = np.array([h for h, _ in halves], np.uint64)
+    lo = np.array([lo for _, lo in halves], np.uint64)
+    assert _addr_col(hi, lo).to_pylist() == [halves_to_addr(h, lo) for h, lo in halves]
