@@ -13,6 +13,9 @@ import re
 # U+009B), plus Unicode bidi overrides and isolates that can reorder what a reader sees.
 _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
+#: The pattern of characters :func:`safe` escapes (for renderers that escape in bulk).
+UNSAFE_CHARS = _UNSAFE
+
 
 def _escape(match: re.Match[str]) -> str:
     ch = match.group(0)
@@ -20,6 +23,11 @@ def _escape(match: re.Match[str]) -> str:
     if code < 0x100:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}"
+
+
+def needs_escape(text: str) -> bool:
+    """True when :func:`safe` would change *text* (a fast check before bulk escaping)."""
+    return _UNSAFE.search(text) is not None
 
 
 def safe(text: str, *, keep_newlines: bool = False) -> str:

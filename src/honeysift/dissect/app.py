@@ -22,7 +22,8 @@ import numpy as np
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.protocols import dcerpc, dns, ftp, http, icmp, irc, mssql, nbns, nbss, smb1, smb2
 from honeysift.protocols.base import Node
-from honeysift.safe_text import _UNSAFE, safe
+from honeysift.safe_text import UNSAFE_CHARS as _UNSAFE
+from honeysift.safe_text import safe
 from honeysift.streams.tcp import ReassembledStream, reassemble_direction
 
 #: UDP ports and their decoder (tshark's defaults); 138 (datagram service) is not decoded.
@@ -172,7 +173,7 @@ def render_text(node: Node) -> str:
 
 
 def _escape_table() -> dict[int, str]:
-    """Every character :data:`honeysift.safe_text._UNSAFE` matches, with its escape."""
+    """Every character :data:`honeysift.safe_text.UNSAFE_CHARS` matches, with its escape."""
     out: dict[int, str] = {}
     for lo, hi in ((0, 0x2100), (0x2000, 0x2070)):
         for c in range(lo, hi):
