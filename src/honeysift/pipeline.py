@@ -92,7 +92,11 @@ class Pipeline:
         """Reassembly columns of every TCP segment (one extra pass over the capture, once)."""
         if self._segments is None:
             f = self.flows
-            self._segments = SegmentIndex(self.cap, f.packet_flow, f.packet_dir, self.flt)
+            c = f.columns
+            with_data = (c["orig_payload_bytes"] + c["resp_payload_bytes"]) > 0
+            self._segments = SegmentIndex(
+                self.cap, f.packet_flow, f.packet_dir, self.flt, with_data
+            )
         return self._segments
 
 
