@@ -574,7 +574,7 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps) -> None:
                 click.echo(
                     "\nwritten: "
                     + ", ".join(str(p) for p in paths.values())
-                    + f" and {len(report.files)} carved file(s) under {outdir}/files/"
+                    + f" and {len(report.files)} carved file(s) under {os.path.join(outdir, 'files')}"
                 )
         for err in report.analysis_errors:
             _err(f"warning: analysis step failed: {err}")
