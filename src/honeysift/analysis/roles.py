@@ -10,8 +10,9 @@ plainly that no honeypot is evident instead of inventing one.
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from dataclasses import dataclass, field
+
+import numpy as np
 
 #: Initiator methods that say who started a connection (not a guess from the first packet).
 _SURE = {"syn", "synack", "icmp-request", "port"}
@@ -42,14 +43,6 @@ def _private(addr: str) -> bool:
         return False
 
 
-def _same16(a: str, b: str) -> bool:
-    try:
-        na = ipaddress.ip_network(f"{a}/{16 if ':' not in a else 48}", strict=False)
-        return ipaddress.ip_address(b) in na
-    except ValueError:
-        return False
-
-
 def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Roles:
     if given:
         nets = []
@@ -65,26 +58,39 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
         return Roles(
             nets, "given with --honeypot", "given", [f"the analyst named {', '.join(nets)}"]
         )
-    oh, rh = flows.column("orig_h"), flows.column("resp_h")
-    method = (
-        flows.columns["orig_method"].tolist()
-        if "orig_method" in flows.columns
-        else ["syn"] * len(flows)
+    from honeysift.analysis.addrs import AddressIds
+
+    ids = AddressIds.of(flows)
+    n_addr = ids.count
+    method = flows.column("orig_method")
+    sure = (
+        np.isin(np.asarray(method, dtype=object), list(_SURE)) if len(flows) else np.zeros(0, bool)
     )
-    initiators: dict[str, set[str]] = defaultdict(set)
-    talks: dict[str, int] = defaultdict(int)
-    for o, r, m in zip(oh, rh, method, strict=True):
-        talks[o] += 1
-        talks[r] += 1
-        if m in _SURE:
-            initiators[r].add(o)
-    ranked = sorted(initiators.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    # distinct initiators per responder: distinct (responder, originator) pairs of sure flows
+    pairs = np.unique(ids.resp[sure] * max(n_addr, 1) + ids.orig[sure])
+    initiators = (
+        np.bincount(pairs // max(n_addr, 1), minlength=n_addr)
+        if pairs.size
+        else np.zeros(n_addr, np.int64)
+    )
+    talks = np.bincount(ids.orig, minlength=n_addr) + np.bincount(ids.resp, minlength=n_addr)
+    ranked = np.argsort(-initiators, kind="stable")
+    ranked = ranked[initiators[ranked] > 0]
     cands = [
-        {"ip": h, "distinct_initiators": len(s), "flows": talks[h], "private": _private(h)}
-        for h, s in ranked[:10]
+        {
+            "ip": ids.text(h),
+            "distinct_initiators": int(initiators[h]),
+            "flows": int(talks[h]),
+            "private": _private(ids.text(h)),
+        }
+        for h in ranked[:10].tolist()
     ]
-    if not ranked or len(ranked[0][1]) < min_initiators:
-        best = f"{ranked[0][0]} ({len(ranked[0][1])} distinct initiators)" if ranked else "none"
+    if not ranked.size or initiators[ranked[0]] < min_initiators:
+        best = (
+            f"{ids.text(int(ranked[0]))} ({int(initiators[ranked[0]])} distinct initiators)"
+            if ranked.size
+            else "none"
+        )
         return Roles(
             [],
             "inferred: no host is contacted by enough distinct remote hosts",
@@ -95,21 +101,26 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
             ],
             cands,
         )
-    top, top_set = ranked[0]
-    n_top = len(top_set)
-    second = len(ranked[1][1]) if len(ranked) > 1 else 0
+    top = int(ranked[0])
+    n_top = int(initiators[top])
+    second = int(initiators[ranked[1]]) if ranked.size > 1 else 0
     # a honeynet: every host that many remote hosts start connections to and that sits next to
     # another such host (same /16, or /48 for IPv6), or on a private address like the top one
     floor = max(min_initiators, n_top // 20)
-    busy = [h for h, s in ranked if len(s) >= floor]
-    chosen = [top]
-    for h in busy[1:]:
-        if any(_same16(h, o) for o in busy if o != h) or (_private(h) and _private(top)):
-            chosen.append(h)
-    chosen_set = set(chosen)
-    share = sum(1 for o, r in zip(oh, rh, strict=True) if o in chosen_set or r in chosen_set) / max(
-        1, len(flows)
-    )
+    busy = ranked[initiators[ranked] >= floor]
+    keys = ids.net_key()[busy]
+    uk, kc = np.unique(keys, return_counts=True)
+    crowded = set(uk[kc >= 2].tolist())
+    top_private = _private(ids.text(top))
+    chosen_ids = [top] + [
+        int(h)
+        for h, k in zip(busy[1:].tolist(), keys[1:].tolist(), strict=True)
+        if k in crowded or (top_private and _private(ids.text(int(h))))
+    ]
+    chosen = ids.texts(chosen_ids)
+    mark = np.zeros(n_addr, bool)
+    mark[chosen_ids] = True
+    share = float((mark[ids.orig] | mark[ids.resp]).mean()) if len(flows) else 0.0
     if n_top >= 10 and n_top >= 2 * max(second, 1) or len(chosen) > 1 and n_top >= 10:
         confidence = "high"
     elif n_top >= min_initiators:
@@ -117,7 +128,7 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
     else:
         confidence = "low"
     reasons = [
-        f"{top} is the host the most distinct remote hosts started connections to ({n_top}; next best {second})",
+        f"{chosen[0]} is the host the most distinct remote hosts started connections to ({n_top}; next best {second})",
         f"the chosen host(s) take part in {share:.0%} of all flows",
     ]
     if len(chosen) > 1:
@@ -125,8 +136,8 @@ def detect(flows, given: list[str] | None = None, min_initiators: int = 5) -> Ro
             f"{len(chosen) - 1} more host(s) next to it (same /16 or /48, or private like it) are each "
             f"contacted by at least {floor} distinct initiators: a honeynet"
         )
-    if _private(top):
-        reasons.append(f"{top} is a private address: the capture's local side")
+    if top_private:
+        reasons.append(f"{chosen[0]} is a private address: the capture's local side")
     return Roles(
         chosen,
         "inferred from the distinct hosts that initiate connections to each host",

@@ -51,6 +51,7 @@ class Report:
     answers: dict[str, Any] = field(default_factory=dict)
     analysis_errors: list[str] = field(default_factory=list)
     flow_count: int = 0
+    remote_host_count: int = 0  # all of them; remote_hosts lists at most MAX_LISTED_HOSTS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class Report:
             "answers": self.answers,
             "analysis_errors": self.analysis_errors,
             "flow_count": self.flow_count,
+            "remote_host_count": self.remote_host_count,
         }
 
 
@@ -116,6 +118,7 @@ def analyze(
     results: list[AnalyzerResult] = []
     if roles.honeypots:
         rep.remote_hosts = remote_hosts(ctx)
+        rep.remote_host_count = ctx.__dict__.get("_remote_host_count", len(rep.remote_hosts))
         services = inbound_services(ctx)
         from honeysift.analysis.backdoors import analyze_backdoors
         from honeysift.analysis.generic import analyze_generic
@@ -305,7 +308,7 @@ def _answers(rep: Report) -> dict[str, Any]:
             }
             for b in botnets
         ],
-        "remote_ip_count": len(rep.remote_hosts),
+        "remote_ip_count": rep.remote_host_count or len(rep.remote_hosts),
         "attacked_services": [
             f"{s.proto}/{s.port} ({s.name})" for s in rep.services if s.attackers
         ],

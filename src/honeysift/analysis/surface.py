@@ -6,8 +6,7 @@ look for; a port with no name shows as ``unknown``.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import numpy as np
 
 from honeysift.analysis.context import AnalysisContext
 from honeysift.analysis.model import Evidence, ServiceVerdict
@@ -89,68 +88,66 @@ def service_name(proto: str, port: int) -> str:
     return table.get(port, "unknown")
 
 
-@dataclass(slots=True)
-class _Svc:
-    proto: str
-    port: int
-    attackers: dict[str, None] = field(default_factory=dict)
-    probers: dict[str, None] = field(default_factory=dict)
-    connections: int = 0
-    packets: int = 0
-    flows: list[int] = field(default_factory=list)
-    first_frame: int = 0
+#: At most this many attacker and prober addresses are listed per service (all are counted).
+MAX_LISTED = 5000
 
 
 def inbound_services(ctx: AnalysisContext) -> dict[tuple[str, int], ServiceVerdict]:
-    """One ServiceVerdict per (proto, honeypot port) reached by remote hosts; verdict
-    "unknown" until an analyzer decides it."""
+    """One ServiceVerdict per (proto, honeypot port) reached by remote hosts; verdict "unknown"
+    until an analyzer decides it. Grouped with numpy; ``details["flows"]`` holds the flow rows."""
+    from honeysift.analysis.addrs import AddressIds
+
     f = ctx.flows
     c = f.columns
-    proto = f.column("proto").tolist()
-    oh, rh = f.column("orig_h"), f.column("resp_h")
-    rp = c["resp_p"].tolist()
-    opay = c["orig_payload_bytes"].tolist()
-    pk = (c["orig_pkts"] + c["resp_pkts"]).tolist()
-    ff = c["first_frame"].tolist()
-    uid = c["uid"]
-    svcs: dict[tuple[str, int], _Svc] = {}
-    hp: dict[str, bool] = defaultdict(bool)
-    for a in set(oh) | set(rh):
-        hp[a] = ctx.is_honeypot(a)
-    for i in range(len(f)):
-        if not hp[rh[i]] or hp[oh[i]] or proto[i] not in ("tcp", "udp"):
-            continue
-        key = (proto[i], rp[i])
-        s = svcs.get(key)
-        if s is None:
-            s = svcs[key] = _Svc(proto[i], rp[i], first_frame=ff[i])
-        s.connections += 1
-        s.packets += pk[i]
-        s.flows.append(i)
-        if opay[i] > 0:
-            s.attackers[oh[i]] = None
-        else:
-            s.probers[oh[i]] = None
     out: dict[tuple[str, int], ServiceVerdict] = {}
-    for key, s in sorted(svcs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        probers = [h for h in s.probers if h not in s.attackers]
-        bpf = f"{s.proto} and dst port {s.port}"
-        out[key] = ServiceVerdict(
-            proto=s.proto,
-            port=s.port,
-            name=service_name(s.proto, s.port),
-            attackers=list(s.attackers),
-            probers=probers,
-            connections=s.connections,
-            packets=s.packets,
-            verdict="unknown" if s.attackers else "failed",
+    if not len(f):
+        return out
+    ids = ctx.__dict__.get("_addr_ids") or AddressIds.of(f)
+    ctx.__dict__["_addr_ids"] = ids
+    o_hp = ctx.honeypot_mask(c["orig_hi"], c["orig_lo"])
+    r_hp = ctx.honeypot_mask(c["resp_hi"], c["resp_lo"])
+    proto = c["proto"]
+    rows = np.flatnonzero(r_hp & ~o_hp & ((proto == 6) | (proto == 17)))
+    if not rows.size:
+        return out
+    key = proto[rows].astype(np.int64) * 65536 + c["resp_p"][rows].astype(np.int64)
+    order = np.lexsort((c["start_ns"][rows], key))
+    rows, key = rows[order], key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    ends = np.r_[starts[1:], rows.shape[0]]
+    pkts = c["orig_pkts"][rows].astype(np.int64) + c["resp_pkts"][rows].astype(np.int64)
+    pay = c["orig_payload_bytes"][rows] > 0
+    orig = ids.orig[rows]
+    ff = c["first_frame"][rows]
+    uid = f.columns["uid"]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = int(key[a])
+        pname = "tcp" if k >> 16 == 6 else "udp"
+        port = k & 0xFFFF
+        att = np.unique(orig[a:b][pay[a:b]])
+        prb = np.setdiff1d(np.unique(orig[a:b][~pay[a:b]]), att)
+        svc_rows = rows[a:b]
+        bpf = f"{pname} and dst port {port}"
+        out[(pname, port)] = ServiceVerdict(
+            proto=pname,
+            port=port,
+            name=service_name(pname, port),
+            attackers=ids.texts(att[:MAX_LISTED]),
+            probers=ids.texts(prb[:MAX_LISTED]),
+            connections=b - a,
+            packets=int(pkts[a:b].sum()),
+            verdict="unknown" if att.size else "failed",
             reasons=(
                 ["payload was sent; no analyzer for this service decided more"]
-                if s.attackers
+                if att.size
                 else ["only probes without payload: nothing that could exploit a service was sent"]
             ),
-            evidence=Evidence([s.first_frame], [str(uid[i]) for i in s.flows[:50]]),
+            evidence=Evidence([int(ff[a:b].min())], [str(uid[i]) for i in svc_rows[:50].tolist()]),
             command=ctx.cmd("flows", bpf),
-            details={"flows": s.flows},
+            details={
+                "flows": svc_rows,
+                "attacker_count": int(att.size),
+                "prober_count": int(prb.size),
+            },
         )
-    return out
+    return dict(sorted(out.items()))
