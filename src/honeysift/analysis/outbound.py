@@ -124,19 +124,18 @@ def _kind(proto: str, port: int, services: set[str], ndest: int) -> str:
 
 
 def _dns_queries(ctx: AnalysisContext, rows: list[int]) -> list[dict]:
-    from honeysift.filters.bpf import compile_filter
+    from honeysift.analysis.udp_services import _ToHoneypot
     from honeysift.streams.payloads import iter_payloads
 
-    hp = " or ".join(f"host {h}" for h in ctx.honeypots)
     seen: dict[str, dict] = {}
-    for p in iter_payloads(ctx.cap, compile_filter(f"udp and port 53 and ({hp})"), limit=5000):
+    for p in iter_payloads(ctx.cap, _ToHoneypot(ctx, "udp and port 53", "any"), limit=5000):
         m = dns.parse(p.data)
         for q in m.questions:
             name = q.name if isinstance(q.name, str) else str(q.name)
             e = seen.setdefault(name, {"name": name, "queries": 0, "answers": [], "frames": []})
             if m.response:
                 for a in m.answers:
-                    v = a.value if hasattr(a, "value") else None
+                    v = getattr(a, "data", None)
                     if v is not None and str(v) not in e["answers"]:
                         e["answers"].append(str(v))
             else:

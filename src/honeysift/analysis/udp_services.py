@@ -31,8 +31,26 @@ def _flt(expr: str):
     return compile_filter(expr)
 
 
-def _hp_expr(ctx: AnalysisContext, direction: str) -> str:
-    return "(" + " or ".join(f"{direction} net {h}" for h in ctx.honeypots) + ")"
+#: Datagrams whose payload is examined per question (all are counted from the flow table).
+MAX_PAYLOADS = 20000
+
+
+class _ToHoneypot:
+    """A tcpdump filter plus "the source/destination is a honeypot", evaluated with numpy (a
+    honeynet of hundreds of hosts would make a long, slow tcpdump expression)."""
+
+    def __init__(self, ctx: AnalysisContext, expr: str, side: str) -> None:
+        self.ctx, self.flt, self.side = ctx, _flt(expr), side
+
+    def mask(self, table, frame_bytes=None):
+        m = self.flt.mask(table, frame_bytes)
+        dst = self.ctx.honeypot_mask(table.dst_hi, table.dst_lo)
+        src = self.ctx.honeypot_mask(table.src_hi, table.src_lo)
+        return m & {"dst": dst, "src": src}.get(self.side, dst | src)
+
+
+def _payloads(ctx: AnalysisContext, expr: str, side: str):
+    return list(iter_payloads(ctx.cap, _ToHoneypot(ctx, expr, side), limit=MAX_PAYLOADS))
 
 
 def analyze_slammer(ctx: AnalysisContext, services: dict) -> AnalyzerResult:
@@ -40,7 +58,7 @@ def analyze_slammer(ctx: AnalysisContext, services: dict) -> AnalyzerResult:
     svc: ServiceVerdict | None = services.get(("udp", 1434))
     if svc is None or not ctx.honeypots:
         return res
-    probes = list(iter_payloads(ctx.cap, _flt(f"udp and dst port 1434 and {_hp_expr(ctx, 'dst')}")))
+    probes = _payloads(ctx, "udp and dst port 1434", "dst")
     if not probes:
         return res
     groups = Counter(hashlib.md5(p.data).hexdigest() for p in probes)
@@ -126,8 +144,8 @@ def analyze_nbns(ctx: AnalysisContext, services: dict) -> AnalyzerResult:
     svc: ServiceVerdict | None = services.get(("udp", 137))
     if svc is None or not ctx.honeypots:
         return res
-    queries = list(iter_payloads(ctx.cap, _flt(f"udp and dst port 137 and {_hp_expr(ctx, 'dst')}")))
-    answers = list(iter_payloads(ctx.cap, _flt(f"udp and src port 137 and {_hp_expr(ctx, 'src')}")))
+    queries = _payloads(ctx, "udp and dst port 137", "dst")
+    answers = _payloads(ctx, "udp and src port 137", "src")
     qkinds: Counter[str] = Counter()
     distinct = set()
     for q in queries:
