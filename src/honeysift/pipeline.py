@@ -65,18 +65,40 @@ class Pipeline:
         return float(ts[i]) / 1e9 if 0 <= i < ts.shape[0] else 0.0
 
     def flow_row(self, i: int) -> dict:
-        """One flow as a dict with the flow table's column names."""
-        from honeysift.flows import COLUMNS
+        """One flow as a dict with the flow table's column names, decoded for this row only
+        (materialising whole text columns would cost ~1 GB on a 2-million-flow capture)."""
+        from honeysift.capture.table import halves_to_addr
+        from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS
 
         f = self.flows
-        cache = self.__dict__.setdefault("_column_cache", {})
-        out = {}
+        num, codes = f.numeric, f.codes
+        out: dict = {}
         for k in COLUMNS:
-            col = cache.get(k)
-            if col is None:
-                col = cache[k] = f.column(k)
-            out[k] = _py(col[i])
+            if k in ("orig_h", "resp_h"):
+                p = k[:4]
+                out[k] = halves_to_addr(num[p + "_hi"][i], num[p + "_lo"][i])
+            elif k in ("start", "end"):
+                out[k] = float(num[k + "_ns"][i]) / 1e9
+            elif k == "duration":
+                out[k] = float(num["end_ns"][i] - num["start_ns"][i]) / 1e9
+            elif k == "zeek_duration":
+                out[k] = float(num["zeek_duration_ns"][i]) / 1e9
+            elif k == "proto":
+                out[k] = str(PROTO_LABELS[num["proto"][i]])
+            elif k in LABELS:
+                out[k] = str(LABELS[k][codes[k][i]])
+            elif k == "history":
+                out[k] = codes["history"][int(i)].as_py()
+            elif k == "uid":
+                out[k] = self.uid(i)
+            else:
+                out[k] = _py(num[k][i])
         return out
+
+    def uid(self, i: int) -> str:
+        """The uid of flow row *i* (without decoding the whole uid column)."""
+        v = self.flows.codes["uid"][int(i)]
+        return v.decode() if isinstance(v, bytes) else str(v)
 
     def tcp_streams(
         self, flows: Iterable[int] | None = None, *, include_empty: bool = False

@@ -119,7 +119,6 @@ def inbound_services(ctx: AnalysisContext) -> dict[tuple[str, int], ServiceVerdi
     pay = c["orig_payload_bytes"][rows] > 0
     orig = ids.orig[rows]
     ff = c["first_frame"][rows]
-    uid = f.columns["uid"]
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         k = int(key[a])
         pname = "tcp" if k >> 16 == 6 else "udp"
@@ -142,7 +141,9 @@ def inbound_services(ctx: AnalysisContext) -> dict[tuple[str, int], ServiceVerdi
                 if att.size
                 else ["only probes without payload: nothing that could exploit a service was sent"]
             ),
-            evidence=Evidence([int(ff[a:b].min())], [str(uid[i]) for i in svc_rows[:50].tolist()]),
+            evidence=Evidence(
+                [int(ff[a:b].min())], [ctx.pipe.uid(i) for i in svc_rows[:50].tolist()]
+            ),
             command=ctx.cmd("flows", bpf),
             details={
                 "flows": svc_rows,
