@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
@@ -233,14 +233,19 @@ def _py_csv(res) -> str:
     return out.getvalue()
 
 
-def test_renderers(corpus: Path, tmp_path: Path) -> None:
+def test_renderers(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    from honeysift.flows import render
+
+    monkeypatch.setattr(render, "CSV_SLICE", 7)  # several slices of the compiled printer
     for name in ("ftp__ipv4.pcap", "tunnels__Teredo.pcap", "irc-dcc-send.pcapng"):
         with honeysift.open(str(corpus / "traces" / name)) as cap:
             res = build_flows(cap)
         rows = list(res)
-        out = io.StringIO()
-        write(res, "csv", out)
-        assert out.getvalue() == _py_csv(res)
+        for compiled in (True, False):  # numba's printer (when installed) and pyarrow's
+            monkeypatch.setattr(render, "COMPILED_CSV", compiled)
+            out = io.StringIO()
+            write(res, "csv", out)
+            assert out.getvalue() == _py_csv(res)
         out = io.StringIO()
         write(res, "json", out)
         got = [json.loads(x) for x in out.getvalue().splitlines()]
@@ -299,3 +304,143 @@ def test_fuzz_tcp_flags_never_raise(tmp_path_factory, pkts) -> None:
         return
     res = _flows(d, built)
     assert sum(r["orig_pkts"] + r["resp_pkts"] for r in res) == len(built)
+
+
+# ------------------------------------------------------------- compiled kernels = numpy path
+SHORT = dict(
+    tcp_timeout=4,
+    udp_timeout=2,
+    icmp_timeout=2,
+    other_timeout=2,
+    dns_timeout=1,
+    close_delay=0.5,
+    partial_close_delay=0.3,
+)
+
+
+def _both_paths(monkeypatch, build) -> tuple[list, list]:
+    """build() with the compiled split pass and with the numpy one (rows, packet_flow)."""
+    pytest.importorskip("numba")
+    from honeysift.flows import build as fb
+
+    got = []
+    for use in (True, False):
+        monkeypatch.setattr(fb, "USE_KERNELS", use)
+        res = build()
+        got.append(([dict(r) for r in res], res.packet_flow))
+    return got[0], got[1]
+
+
+@pytest.mark.parametrize("opts", [{}, SHORT], ids=["default", "short-timeouts"])
+def test_kernel_split_equals_numpy_on_corpus(corpus: Path, monkeypatch, opts) -> None:
+    """Every corpus trace, in tiny rounds (flows finished early, live rows carried) and with
+    short timeouts and close delays (idle, reuse and linger splits happen often)."""
+    from honeysift.flows import build as fb
+
+    monkeypatch.setattr(fb, "MIN_ROUND", 16)
+    nflows = 0
+    for trace in sorted((corpus / "traces").iterdir()):
+
+        def build(trace=trace):
+            with honeysift.open(str(trace), block_size=8192) as cap:
+                return build_flows(cap, packet_flows=True, **opts)
+
+        (rk, pk), (rn, pn) = _both_paths(monkeypatch, build)
+        assert rk == rn, trace.name
+        assert np.array_equal(pk, pn), trace.name
+        nflows += len(rk)
+    assert nflows > 150  # the whole corpus was compared
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 1),
+            st.sampled_from([0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x01, 0x06, 0x05]),
+            st.integers(0, 2),
+            st.integers(0, 20),
+            st.floats(0, 8),
+        ),
+        max_size=40,
+    )
+)
+@example([(1, 0x02, 0, 0, 0.0), (0, 0x12, 0, 0, 0.1), (1, 0x02, 1, 0, 0.2), (1, 0x10, 1, 0, 0.3)])
+@example([(1, 0x02, 0, 0, 0.0), (1, 0x11, 0, 0, 0.1), (1, 0x10, 0, 0, 0.35), (0, 0x10, 0, 5, 3)])
+def test_kernel_split_equals_numpy_on_random_tcp(tmp_path_factory, pkts) -> None:
+    """Random SYN/FIN/RST sequences on two 4-tuples with gaps around the short timeouts."""
+    pytest.importorskip("numba")
+    from honeysift.flows import build as fb
+
+    d = tmp_path_factory.mktemp("kz")
+    built = []
+    for who, flags, seq, n, t in sorted(pkts, key=lambda p: p[4]):
+        s, dd = (A, B) if who % 2 else (B, A)
+        sp, dp = (1000 + who // 2, 80) if who % 2 else (80, 1000 + who // 2)
+        built.append(_tcp(s, dd, sp, dp, flags, 1000 * seq, 77, b"x" * n, t=t))
+    if not built:
+        return
+    got = []
+    for use in (True, False):
+        fb.USE_KERNELS = use
+        try:
+            got.append([dict(r) for r in _flows(d, built, **SHORT)])
+        finally:
+            fb.USE_KERNELS = fb.kernels.AVAILABLE
+    assert got[0] == got[1]
+
+
+def test_payload_pretest_compiled_equals_numpy(monkeypatch) -> None:
+    """services.candidates with the compiled byte reader and with numpy gathers agree, on
+    random bytes and on the protocol starts it decides (offsets near the end, short payloads,
+    offsets < 0 included)."""
+    pytest.importorskip("numba")
+    from honeysift.flows import kernels, services
+
+    rng = np.random.default_rng(7)
+    starts = [b"GET / HTTP/1.1", b"POST /", b"220 mail", b"USER x", b"\0\0\0\x10\xffSMB", b":irc"]
+    blob = b"".join(s + bytes(rng.integers(0, 256, 9, dtype=np.uint8)) for s in starts * 50)
+    blob += bytes(rng.integers(0, 256, 5000, dtype=np.uint8))
+    mapped = np.frombuffer(blob, np.uint8)
+    off = np.concatenate([[-1], rng.integers(0, len(blob), 3000)]).astype(np.int64)
+    off[1:300] = np.arange(0, 23 * 299, 23)[:299] % len(blob)
+    avail = rng.integers(0, 40, len(off)).astype(np.int64)
+    proto = rng.choice([6, 17], len(off)).astype(np.uint8)
+    fast = services.candidates(mapped, off, avail, proto)
+    monkeypatch.setattr(kernels, "heads", None)
+    slow = services.candidates(mapped, off, avail, proto)
+    assert np.array_equal(fast, slow)
+    # "220" greetings are FTP or SMTP: left to the Python check (PRE_MAYBE), never decided here
+    assert {services.PRE_HTTP, services.PRE_MAYBE} <= set(fast.tolist())
+    assert services.PRE_FTP not in set(fast.tolist())
+
+
+def test_compiled_key_hash_equals_numpy() -> None:
+    """kernels.pack_split hashes keys exactly as build._hash (the sort order, hence the order
+    of tied flows, does not depend on numba being installed)."""
+    pytest.importorskip("numba")
+    from honeysift.flows import build as fb
+    from honeysift.flows import kernels
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    big = np.iinfo(np.uint64).max
+    r = {k: rng.integers(0, big, n, dtype=np.uint64) for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo")}
+    r["pa"], r["pb"] = (rng.integers(0, 65536, n).astype(np.uint16) for _ in range(2))
+    r["proto"] = rng.integers(0, 256, n).astype(np.uint8)
+    r["ts_ns"] = rng.integers(0, 2**62, n)
+    z = np.zeros(n, np.uint8)
+    _, h = kernels.pack_split(
+        *(r[k] for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "proto", "ts_ns")),
+        z,
+        np.zeros(n, np.uint32),
+        z.astype(bool),
+    )
+    assert np.array_equal(h, fb._hash(r))
+
+
+def test_220_greeting_is_ftp_or_smtp() -> None:
+    from honeysift.flows import services
+
+    assert services.by_payload(6, b"220 mx.example.org ESMTP Postfix\r\n") == "smtp"
+    assert services.by_payload(6, b"220 ProFTPD 1.3.5 Server ready.\r\n") == "ftp"

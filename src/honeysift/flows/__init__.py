@@ -28,6 +28,7 @@ from honeysift.flows.build import (
     FlowOptions,
     Reader,
     _hash,
+    _trim,
     iter_batches,
 )
 
@@ -314,8 +315,9 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> Flo
 
     if not batches:
         batches = [empty_batch()]
-    keys = [k for k in batches[0] if k != "_hist_data"]
-    # sorted by start time, ties by first frame (batches come out roughly in frame order)
+    keys = [k for k in batches[0] if not k.startswith("_")]
+    # batches are each sorted by start time, then first frame: the stable sorts below merge
+    # their runs, and the gathers read each batch front to back
     ff = np.concatenate([b["first_frame"] for b in batches])
     order = np.argsort(ff, kind="stable")
     st = np.concatenate([b["start_ns"] for b in batches])[order]
@@ -324,23 +326,27 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> Flo
     cols = {}
     for k in keys:
         cols[k] = np.concatenate([b.pop(k) for b in batches])[order]
-    hlen = cols.pop("hist_len")
+        _trim()  # hand the batches' freed columns back as they go
+    # history letters are in flow order within each batch; _hist_idx maps sorted rows to them
+    base = np.cumsum([0] + [len(b["_hist_len"]) for b in batches[:-1]])
+    hidx = np.concatenate([b.pop("_hist_idx") + o for b, o in zip(batches, base, strict=True)])
+    hlen = np.concatenate([b.pop("_hist_len") for b in batches])
     data = np.concatenate([b.pop("_hist_data") for b in batches])
     batches.clear()
-    unsorted_len = np.empty_like(hlen)
-    unsorted_len[order] = hlen
     big = len(data) >= 2**31 - 1  # Arrow's 32-bit offsets would overflow
     offs = np.zeros(len(hlen) + 1, np.int64 if big else np.int32)
-    np.cumsum(unsorted_len, out=offs[1:])
+    np.cumsum(hlen, out=offs[1:])
     kind = pa.LargeStringArray if big else pa.StringArray
     hist = kind.from_buffers(len(hlen), pa.py_buffer(offs), pa.py_buffer(data))
+    hidx = hidx[order]
     codes: dict[str, Any] = {k: cols.pop(k) for k in LABELS}
-    codes["history"] = hist.take(pa.array(order))
+    codes["history"] = hist.take(pa.array(hidx))
     codes["uid"] = uid_bytes(cols)
     res = FlowResult(codes, cols)
     if builder.opt.packet_flows:
+        # pk_flow holds flow numbers in batch order = the order of the history letters
         rank = np.empty(len(order), np.int64)
-        rank[order] = np.arange(len(order))
+        rank[hidx] = np.arange(len(order))
         pf = np.full(builder.max_frame, -1, np.int64)
         pd = np.full(builder.max_frame, -1, np.int8)
         if builder.pk_frames:
@@ -348,4 +354,5 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> Flo
             pf[fr] = rank[np.concatenate(builder.pk_flow)]
             pd[fr] = np.concatenate(builder.pk_dir)
         res.packet_flow, res.packet_dir = pf, pd
+    _trim()
     return res

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from honeysift.capture.table import ST_OK, PacketTable
-from honeysift.flows import services, state
+from honeysift.flows import kernels, services, state
 from honeysift.flows.state import NONE, Side
 
 Reader = Callable[[int, int], bytes]
+
+#: Use the compiled per-row passes (flows/kernels.py) when numba is installed.
+USE_KERNELS = kernels.AVAILABLE
 
 # ICMP request/reply counterparts as Zeek pairs them into one connection (ICMP.cc
 # ICMP4_counterpart / ICMP6_counterpart): RFC 792 echo, router, timestamp, info, mask;
@@ -242,6 +245,162 @@ def _last_pos(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
     return np.where(prev >= kstart, prev, -1)
 
 
+def _facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen, first) -> dict[str, np.ndarray]:
+    """Per-flow counts and first-event positions (names: kernels.FACTS + "_a"/"_b", with
+    "pay_a_first"/"pay_b_first" for the first payload, and kernels.SUMS), compiled
+    (kernels.flow_facts) or with numpy (*first* = _first_sparse over the flow ids)."""
+    out: dict[str, np.ndarray] = {}
+    if USE_KERNELS:
+        f, s = kernels.flow_facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen)
+        for j, x in enumerate(("_a", "_b")):
+            for e, name in enumerate(kernels.FACTS):
+                out[name + x] = f[j * len(kernels.FACTS) + e]
+        firsts = {x: out.pop("pay" + x) for x in ("_a", "_b")}
+        out.update({k: s[j] for j, k in enumerate(kernels.SUMS)})
+    else:
+        fa_, fb_ = ~fromb, fromb
+        sa = fl & (SYN | ACK)
+        ev = {
+            "syn": sa == SYN,
+            "synack": sa == (SYN | ACK),
+            "req": req_r,
+            "first": np.ones(n, bool),
+            "anysyn": (fl & SYN) > 0,
+            "ack": tcp_row & ((fl & ACK) > 0),
+            "fin": (fl & FIN) > 0,
+            "rst": (fl & RST) > 0,
+        }
+        for name, m in ev.items():
+            out[name + "_a"], out[name + "_b"] = first(m & fa_), first(m & fb_)
+        firsts = {"_a": first(fa_ & (plen > 0)), "_b": first(fb_ & (plen > 0))}
+        ends = np.append(starts[1:], n) - 1
+
+        def fsum(v: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(v, starts)
+
+        out["pk_b"] = fsum(fromb.astype(np.int64))
+        out["pk_a"] = (ends - starts + 1) - out["pk_b"]
+        out["ipb_b"] = fsum(np.where(fromb, ip_len, 0))
+        out["ipb_a"] = fsum(ip_len) - out["ipb_b"]
+        out["pay_b"] = fsum(np.where(fromb, plen, 0))
+        out["pay_a"] = fsum(plen) - out["pay_b"]
+        noisy = (((fl & (SYN | FIN | RST)) > 0) | (plen > 0)).astype(np.int64)
+        out["noisy_b"] = fsum(np.where(fromb, noisy, 0))
+        out["noisy_a"] = fsum(noisy) - out["noisy_b"]
+    out["pay_a_first"], out["pay_b_first"] = firsts["_a"], firsts["_b"]
+    return out
+
+
+def _tcp_seq_numpy(fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b, anysyn):
+    """kernels.tcp_seq with numpy: (rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b))."""
+    nfl = len(starts)
+    fa_, fb_ = ~fromb, fromb
+    rst_r = (fl & RST) > 0
+    fin_r = (fl & FIN) > 0
+    own_isn = np.where(fromb, isn_b[fid], isn_a[fid])
+    peer_isn = np.where(fromb, isn_a[fid], isn_b[fid])
+    rs = (seq - own_isn) % M32
+    rs = np.where(rs >= (1 << 31), rs - M32, rs)
+    ra = (ack - peer_isn) % M32
+    ra = np.where(ra >= (1 << 31), ra - M32, ra)
+    seglen = np.where(rst_r, 0, plen) + anysyn + fin_r
+    end = rs + seglen
+    NEG = np.int64(-(1 << 40))
+    use = tcp_row & ~rst_r
+    e_a = np.maximum.reduceat(np.where(use & fa_, end, NEG), starts)
+    e_b = np.maximum.reduceat(np.where(use & fb_, end, NEG), starts)
+    ackuse = tcp_row & ((fl & ACK) > 0) & ~rst_r
+    a_on_b = np.maximum.reduceat(np.where(ackuse & fa_, ra, NEG), starts)  # a acks b's data
+    a_on_a = np.maximum.reduceat(np.where(ackuse & fb_, ra, NEG), starts)
+    # Covered bytes: union of data segments per side -> missed = size - covered.
+    data = tcp_row & (plen > 0) & ~rst_r
+    dstart = rs + anysyn
+    didx = np.nonzero(data)[0]
+    cov_a = np.zeros(nfl, np.int64)
+    cov_b = np.zeros(nfl, np.int64)
+    rxmit = np.zeros(n, dtype=bool)
+    gap = np.zeros(n, dtype=bool)
+    if len(didx):
+        g = fid[didx] * 2 + fromb[didx]
+        s0, e0 = dstart[didx], dstart[didx] + plen[didx]
+        # retransmission: ends at or before the highest end sent before (packet order)
+        gs = np.ones(len(didx), bool)
+        gs[1:] = g[1:] != g[:-1]
+        og = np.argsort(g, kind="stable")
+        gso = np.ones(len(didx), bool)
+        gso[1:] = g[og][1:] != g[og][:-1]
+        run = _seg_cummax(e0[og] + (1 << 33), gso) - (1 << 33)
+        prevmax = np.empty(len(og), np.int64)
+        prevmax[0] = NEG
+        prevmax[1:] = run[:-1]
+        prevmax[gso] = NEG
+        rx = e0[og] <= prevmax
+        rxmit[didx[og]] = rx
+        o2 = np.lexsort((s0, g))
+        gg = g[o2]
+        st2 = np.ones(len(o2), bool)
+        st2[1:] = gg[1:] != gg[:-1]
+        run2 = _seg_cummax(e0[o2] + (1 << 33), st2) - (1 << 33)
+        pm = np.empty(len(o2), np.int64)
+        pm[0] = NEG
+        pm[1:] = run2[:-1]
+        pm[st2] = NEG
+        contrib = np.maximum(0, e0[o2] - np.maximum(s0[o2], pm))
+        cov = np.bincount(gg, weights=contrib, minlength=2 * nfl).astype(np.int64)
+        cov_a, cov_b = cov[0::2], cov[1::2]
+        # content gap: the first data segment that starts past everything seen so far
+        gap_o = (s0[og] > prevmax) & (prevmax > NEG) & ~gso
+        gap[didx[og]] = gap_o
+    return rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b)
+
+
+class _Rows:
+    """Rows *idx* of a round's columns *src*, gathered per column on first use; ``at(k, pos)``
+    reads single positions without gathering the column (fields needed only at flow starts
+    and ends: addresses, ports, times, frames)."""
+
+    __slots__ = ("src", "idx", "_got", "_pos")
+
+    def __init__(self, src: dict[str, np.ndarray], idx: np.ndarray) -> None:
+        self.src, self.idx, self._got = src, idx, {}
+        self._pos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        v = self._got.get(k)
+        if v is None:
+            v = self._got[k] = self.src[k][self.idx]
+        return v
+
+    def at(self, k: str, pos: np.ndarray) -> np.ndarray:
+        v = self._got.get(k)
+        if v is not None:
+            return v[pos]
+        hit = self._pos.get(id(pos))  # the same positions (flow starts, ends) recur
+        if hit is None or hit[0] is not pos:
+            hit = self._pos[id(pos)] = (pos, self.idx[pos])
+        return self.src[k][hit[1]]
+
+
+def _by_start(
+    rows: dict[str, np.ndarray], take: np.ndarray, split: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder the finished flows (row ranges of *take* starting where *split*) by start time,
+    then first frame, stably (ties keep key-hash order). The round's flows then come out
+    sorted, and the final assembly merges one sorted run per round instead of gathering
+    columns at random."""
+    fst = np.flatnonzero(split)
+    lens = np.diff(np.append(fst, len(split)))
+    first = take[fst]
+    perm = np.argsort(rows["frame"][first], kind="stable")
+    perm = perm[np.argsort(rows["ts_ns"][first][perm], kind="stable")]
+    nlen = lens[perm]
+    nstart = np.cumsum(nlen) - nlen
+    idx = np.repeat(fst[perm] - nstart, nlen) + np.arange(len(split))
+    out = np.zeros(len(split), dtype=bool)
+    out[nstart] = True
+    return take[idx], out
+
+
 def _pieces(starts: np.ndarray, n: int, size: int) -> list[int]:
     """Row bounds cutting [0, n) at flow starts into pieces of about *size* rows."""
     if n <= size or len(starts) <= 1:
@@ -376,6 +535,7 @@ class FlowBuilder:
             if len(parts) == 1
             else {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
         )
+        del parts  # the carried and pending rows now live only in *rows*
         if not len(rows["ts_ns"]):
             return []
         return self._round(rows, final=final)
@@ -401,8 +561,60 @@ class FlowBuilder:
         return np.minimum(t * 1e9, 2.0**62).astype(np.int64)
 
     def _round(self, rows: dict[str, np.ndarray], final: bool) -> list[dict[str, np.ndarray]]:
+        if USE_KERNELS:
+            packed, h = kernels.pack_split(
+                *(rows[k] for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "proto")),
+                *(rows[k] for k in ("ts_ns", "flags", "seq", "fromb")),
+            )
+            order = np.argsort(h, kind="stable")
+            del h
+            split, done_rows = self._split_kernel(packed, order, final)
+            del packed
+        else:
+            order = np.argsort(_hash(rows), kind="stable")
+            split, done_rows = self._split_numpy(rows, order, final)
+        if not done_rows.all():
+            keep = order[~done_rows]
+            self.carry = {k: v[keep] for k, v in rows.items()}
+        else:
+            self.carry = None
+        if not done_rows.any():
+            return []
+        take = order[done_rows] if not done_rows.all() else order
+        take, split = _by_start(rows, take, split[done_rows])
+        # aggregate in pieces of about AGG_ROWS rows (cut at flow starts): the temporaries of
+        # _aggregate then stay small however many rows the round holds
+        bounds = _pieces(np.flatnonzero(split), len(split), AGG_ROWS)
+        out = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            out.append(self._aggregate(_Rows(rows, take[a:b]), split[a:b]))
+        _trim()
+        return out
+
+    def _split_kernel(
+        self, packed: np.ndarray, order: np.ndarray, final: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(split, done) per sorted row, from the compiled pass (kernels.split_rows) over the
+        packed split fields (kernels.pack_split)."""
         o = self.opt
-        order = np.argsort(_hash(rows), kind="stable")
+        secs = [o.tcp_timeout, o.udp_timeout, min(o.dns_timeout, o.udp_timeout)]
+        secs += [o.icmp_timeout, o.other_timeout]
+        tmo = np.minimum(np.array(secs, np.float64) * 1e9, 2.0**62).astype(np.int64)
+        return kernels.split_rows(
+            order,
+            packed,
+            tmo,
+            np.int64(_ns(o.partial_close_delay)),
+            np.int64(_ns(o.close_delay)),
+            np.int64(packed[:, 4].max()),
+            final,
+        )
+
+    def _split_numpy(
+        self, rows: dict[str, np.ndarray], order: np.ndarray, final: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(split, done) per sorted row, vectorized (the same rules as kernels.split_rows)."""
+        o = self.opt
         # Only the columns that decide splits are sorted here; the others are gathered once,
         # straight into the finished or carried rows.
         r = {k: rows[k][order] for k in _SPLIT_FIELDS}
@@ -466,34 +678,16 @@ class FlowBuilder:
                 closed = cp >= starts
                 tc = ts[np.clip(cp, 0, n - 1)]
                 done_f |= tcp[starts] & closed & (now - tc > _ns(o.close_delay))
-        done_rows = done_f[fid]
-        if not done_rows.all():
-            keep = order[~done_rows]
-            self.carry = {k: v[keep] for k, v in rows.items()}
-        else:
-            self.carry = None
-        if not done_f.any():
-            return []
-        take = order[done_rows] if not done_rows.all() else order
-        split = split[done_rows]
-        # aggregate in pieces of about AGG_ROWS rows (cut at flow starts): the temporaries of
-        # _aggregate then stay small however many rows the round holds
-        bounds = _pieces(np.flatnonzero(split), len(split), AGG_ROWS)
-        out = []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            d = {k: v[take[a:b]] for k, v in rows.items()}
-            out.append(self._aggregate(d, split[a:b]))
-        _trim()
-        return out
+        return split, done_f[fid]
 
     # ------------------------------------------------------------------------------------
-    def _aggregate(self, r: dict[str, np.ndarray], split: np.ndarray) -> dict[str, np.ndarray]:
+    def _aggregate(self, r: _Rows, split: np.ndarray) -> dict[str, np.ndarray]:
         n = len(split)
         starts = np.nonzero(split)[0]
         nfl = len(starts)
         fid = np.cumsum(split) - 1
         ends = np.append(starts[1:], n) - 1
-        proto = r["proto"][starts]
+        proto = r.at("proto", starts)
         fromb = r["fromb"]
         fl = r["flags"]
         tcp_row = r["proto"] == 6
@@ -503,32 +697,22 @@ class FlowBuilder:
         def first(mask: np.ndarray, *_: object) -> np.ndarray:
             return _first_sparse(mask, fid, starts, nfl)
 
-        def fsum(v: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(v, starts)
-
-        pk_b = fsum(fromb.astype(np.int64))
-        pk_a = (ends - starts + 1) - pk_b
-        ipb_b = fsum(np.where(fromb, ip_len, 0))
-        ipb_a = fsum(ip_len) - ipb_b
-        pay_b = fsum(np.where(fromb, plen, 0))
-        pay_a = fsum(plen) - pay_b
-
-        syn_r = (fl & (SYN | ACK)) == SYN
-        sa_r = (fl & (SYN | ACK)) == (SYN | ACK)
-        fa_, fb_ = ~fromb, fromb
         first_pkt_b = fromb[starts]
-        # --- originator -------------------------------------------------------------------
-        syn_a, syn_b = first(syn_r & fa_, starts, n), first(syn_r & fb_, starts, n)
-        sa_a, sa_b = first(sa_r & fa_, starts, n), first(sa_r & fb_, starts, n)
-        pa_, pb_ = r["pa"][starts], r["pb"][starts]
-        srv_a = services.server_like(proto, pa_)
-        srv_b = services.server_like(proto, pb_)
-        icmp = (proto == 1) | (proto == 58)
         ity = r["itype"]
         req_r = np.where(r["proto"] == 1, services_req4(ity), services_req6(ity)) & (
             (r["proto"] == 1) | (r["proto"] == 58)
         )
-        req_a, req_b = first(req_r & fa_, starts, n), first(req_r & fb_, starts, n)
+        fx = _facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen, first)
+        pk_a, pk_b, ipb_a, ipb_b = fx["pk_a"], fx["pk_b"], fx["ipb_a"], fx["ipb_b"]
+        pay_a, pay_b = fx["pay_a"], fx["pay_b"]
+        # --- originator -------------------------------------------------------------------
+        syn_a, syn_b = fx["syn_a"], fx["syn_b"]
+        sa_a, sa_b = fx["synack_a"], fx["synack_b"]
+        pa_, pb_ = r.at("pa", starts), r.at("pb", starts)
+        srv_a = services.server_like(proto, pa_)
+        srv_b = services.server_like(proto, pb_)
+        icmp = (proto == 1) | (proto == 58)
+        req_a, req_b = fx["req_a"], fx["req_b"]
         has_syn = (syn_a != NONE) | (syn_b != NONE)
         has_sa = (sa_a != NONE) | (sa_b != NONE)
         has_req = icmp & ((req_a != NONE) | (req_b != NONE))
@@ -569,15 +753,12 @@ class FlowBuilder:
         seq = r["seq"].astype(np.int64)
         ack = r["ack"].astype(np.int64)
         rst_r = (fl & RST) > 0
-        fin_r = (fl & FIN) > 0
-        first_a = first(fa_, starts, n)
-        first_b = first(fb_, starts, n)
+        first_a, first_b = fx["first_a"], fx["first_b"]
         # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
         # first ACK - 1 (Zeek init_endpoint / init_peer).
         anysyn = (fl & SYN) > 0
-        fsyn_a, fsyn_b = first(anysyn & fa_, starts, n), first(anysyn & fb_, starts, n)
-        ack_r = tcp_row & ((fl & ACK) > 0)
-        fack_a, fack_b = first(ack_r & fa_, starts, n), first(ack_r & fb_, starts, n)
+        fsyn_a, fsyn_b = fx["anysyn_a"], fx["anysyn_b"]
+        fack_a, fack_b = fx["ack_a"], fx["ack_b"]
 
         def isn(fsyn, firstp, peer_ack):
             at = lambda p: seq[np.clip(starts + np.where(p == NONE, 0, p), 0, n - 1)]  # noqa: E731
@@ -588,94 +769,46 @@ class FlowBuilder:
 
         isn_a = isn(fsyn_a, first_a, fack_b)
         isn_b = isn(fsyn_b, first_b, fack_a)
-        own_isn = np.where(fromb, isn_b[fid], isn_a[fid])
-        peer_isn = np.where(fromb, isn_a[fid], isn_b[fid])
-        rs = (seq - own_isn) % M32
-        rs = np.where(rs >= (1 << 31), rs - M32, rs)
-        ra = (ack - peer_isn) % M32
-        ra = np.where(ra >= (1 << 31), ra - M32, ra)
-        seglen = np.where(rst_r, 0, plen) + anysyn + fin_r
-        end = rs + seglen
-        NEG = np.int64(-(1 << 40))
-        use = tcp_row & ~rst_r
-        e_a = np.maximum.reduceat(np.where(use & fa_, end, NEG), starts)
-        e_b = np.maximum.reduceat(np.where(use & fb_, end, NEG), starts)
-        ackuse = tcp_row & ((fl & ACK) > 0) & ~rst_r
-        a_on_b = np.maximum.reduceat(np.where(ackuse & fa_, ra, NEG), starts)  # a acks b's data
-        a_on_a = np.maximum.reduceat(np.where(ackuse & fb_, ra, NEG), starts)
-        has_fin_a = first(fin_r & fa_, starts, n) != NONE
-        has_fin_b = first(fin_r & fb_, starts, n) != NONE
+        has_fin_a = fx["fin_a"] != NONE
+        has_fin_b = fx["fin_b"] != NONE
 
         def size(e, a, has_fin):
             s = np.maximum(np.maximum(e, a), 0)
             s = np.where(s > 0, s - 1, 0)
             return np.where((s > 0) & has_fin, s - 1, s)
 
+        if USE_KERNELS:
+            rs, rxmit, gap, per = kernels.tcp_seq(
+                starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b
+            )
+            e_a, e_b, a_on_a, a_on_b, cov_a, cov_b = per
+        else:
+            rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b) = _tcp_seq_numpy(
+                fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b, anysyn
+            )
         size_a = size(e_a, a_on_a, has_fin_a)
         size_b = size(e_b, a_on_b, has_fin_b)
-        # Covered bytes: union of data segments per side -> missed = size - covered.
-        data = tcp_row & (plen > 0) & ~rst_r
-        dstart = rs + anysyn
-        didx = np.nonzero(data)[0]
-        cov_a = np.zeros(nfl, np.int64)
-        cov_b = np.zeros(nfl, np.int64)
-        rxmit = np.zeros(n, dtype=bool)
-        gap = np.zeros(n, dtype=bool)
-        if len(didx):
-            g = fid[didx] * 2 + fromb[didx]
-            s0, e0 = dstart[didx], dstart[didx] + plen[didx]
-            # retransmission: ends at or before the highest end sent before (packet order)
-            gs = np.ones(len(didx), bool)
-            gs[1:] = g[1:] != g[:-1]
-            og = np.argsort(g, kind="stable")
-            gso = np.ones(len(didx), bool)
-            gso[1:] = g[og][1:] != g[og][:-1]
-            run = _seg_cummax(e0[og] + (1 << 33), gso) - (1 << 33)
-            prevmax = np.empty(len(og), np.int64)
-            prevmax[0] = NEG
-            prevmax[1:] = run[:-1]
-            prevmax[gso] = NEG
-            rx = e0[og] <= prevmax
-            rxmit[didx[og]] = rx
-            o2 = np.lexsort((s0, g))
-            gg = g[o2]
-            st2 = np.ones(len(o2), bool)
-            st2[1:] = gg[1:] != gg[:-1]
-            run2 = _seg_cummax(e0[o2] + (1 << 33), st2) - (1 << 33)
-            pm = np.empty(len(o2), np.int64)
-            pm[0] = NEG
-            pm[1:] = run2[:-1]
-            pm[st2] = NEG
-            contrib = np.maximum(0, e0[o2] - np.maximum(s0[o2], pm))
-            cov = np.bincount(gg, weights=contrib, minlength=2 * nfl).astype(np.int64)
-            cov_a, cov_b = cov[0::2], cov[1::2]
-            # content gap: the first data segment that starts past everything seen so far
-            gap_o = (s0[og] > prevmax) & (prevmax > NEG) & ~gso
-            gap[didx[og]] = gap_o
         tcp_f = proto == 6
         miss_a = np.where(tcp_f & (cov_a > 0), np.maximum(0, size_a - cov_a), 0)
         miss_b = np.where(tcp_f & (cov_b > 0), np.maximum(0, size_b - cov_b), 0)
 
         # --- per-side control facts and Zeek states ---------------------------------------
-        def side(
-            mask_side: np.ndarray, first_p: np.ndarray, pk: np.ndarray, sz: np.ndarray
-        ) -> Side:
+        def side(x: str, first_p: np.ndarray, pk: np.ndarray, sz: np.ndarray) -> Side:
             fp_row = starts + np.where(first_p == NONE, 0, first_p)
-            noisy = mask_side & (((fl & (SYN | FIN | RST)) > 0) | (plen > 0))
             return Side(
                 pkts=pk,
                 first=first_p,
                 first_ack=(pk > 0) & ((fl[np.clip(fp_row, 0, n - 1)] & ACK) > 0),
-                syn=first(syn_r & mask_side, starts, n),
-                synack=first(sa_r & mask_side, starts, n),
-                fin=first(fin_r & mask_side, starts, n),
-                rst=first(rst_r & mask_side, starts, n),
-                quiet=np.add.reduceat(noisy.astype(np.int64), starts) == 0,
+                syn=fx["syn" + x],
+                synack=fx["synack" + x],
+                fin=fx["fin" + x],
+                rst=fx["rst" + x],
+                quiet=fx["noisy" + x] == 0,
                 size=sz,
             )
 
-        A = side(fa_, first_a, pk_a, size_a)
-        B = side(fb_, first_b, pk_b, size_b)
+        A = side("_a", first_a, pk_a, size_a)
+        B = side("_b", first_b, pk_b, size_b)
 
         def orient(x: Side, y: Side, want_b: np.ndarray) -> Side:
             return Side(*(np.where(want_b, getattr(y, f), getattr(x, f)) for f in Side.__slots__))
@@ -718,9 +851,8 @@ class FlowBuilder:
         closep = np.minimum(np.minimum(A.rst, B.rst), bothfin)
         lastp = np.minimum(ends, starts + np.where(closep == NONE, ends - starts, closep))
         lastp = np.where(tcp_f, lastp, ends)
-        ts = r["ts_ns"]
-        t0, t1 = ts[starts], ts[ends]
-        zdur = ts[lastp] - t0
+        t0, t1 = r.at("ts_ns", starts), r.at("ts_ns", ends)
+        zdur = r.at("ts_ns", lastp) - t0
 
         certain = (method == M_SYN) | (method == M_SYNACK) | (method == M_ICMP)
         adir = state.argus_dir(proto, orig_pkts, resp_pkts, certain)
@@ -733,11 +865,10 @@ class FlowBuilder:
             (A.fin != NONE) | (B.fin != NONE),
             (A.rst != NONE) | (B.rst != NONE),
             ity[starts],
-            r["icode"][starts],
+            r.at("icode", starts),
         )
         # --- service ----------------------------------------------------------------------
-        fpay_a = first(fa_ & (plen > 0), starts, n)
-        fpay_b = first(fb_ & (plen > 0), starts, n)
+        fpay_a, fpay_b = fx["pay_a_first"], fx["pay_b_first"]
         orig_p = pick(pa_, pb_, orig_b)
         resp_p = pick(pb_, pa_, orig_b)
         svc = self._services(
@@ -749,7 +880,7 @@ class FlowBuilder:
             pick(fpay_a, fpay_b, orig_b),
             pick(fpay_b, fpay_a, orig_b),
         )
-        tun0 = r["tun"][starts]
+        tun0 = r.at("tun", starts)
         svc = np.where(tun0 == TUN_TEREDO, services.SERVICE_CODE["teredo"], svc)
         svc = np.where(tun0 == TUN_VXLAN, services.SERVICE_CODE["vxlan"], svc).astype(np.uint8)
 
@@ -766,10 +897,10 @@ class FlowBuilder:
             "end_ns": t1,
             "zeek_duration_ns": zdur,
             "proto": proto,
-            "orig_hi": pick(r["ka_hi"][starts], r["kb_hi"][starts], orig_b),
-            "orig_lo": pick(r["ka_lo"][starts], r["kb_lo"][starts], orig_b),
-            "resp_hi": pick(r["kb_hi"][starts], r["ka_hi"][starts], orig_b),
-            "resp_lo": pick(r["kb_lo"][starts], r["ka_lo"][starts], orig_b),
+            "orig_hi": pick(r.at("ka_hi", starts), r.at("kb_hi", starts), orig_b),
+            "orig_lo": pick(r.at("ka_lo", starts), r.at("kb_lo", starts), orig_b),
+            "resp_hi": pick(r.at("kb_hi", starts), r.at("ka_hi", starts), orig_b),
+            "resp_lo": pick(r.at("kb_lo", starts), r.at("ka_lo", starts), orig_b),
             "orig_p": orig_p,
             "resp_p": resp_p,
             "orig_pkts": orig_pkts,
@@ -782,16 +913,18 @@ class FlowBuilder:
             "resp_bytes": resp_size,
             "missed_bytes": miss_a + miss_b,
             "conn_state": cstate,
-            "hist_len": hist_len,
-            "_hist_data": hist_data,
             "direction": adir,
             "status": astat,
             "service": svc,
-            "first_frame": r["frame"][starts],
-            "last_frame": r["frame"][ends],
+            "first_frame": r.at("frame", starts),
+            "last_frame": r.at("frame", ends),
             "orig_method": method.astype(np.uint8),
             "zeek_swap": zeek_swap,
         }
+        # flows come sorted by (start, first frame) (_by_start); "_hist_idx" maps a row of the
+        # final table to its history letters
+        out["_hist_len"], out["_hist_data"] = hist_len, hist_data
+        out["_hist_idx"] = np.arange(nfl, dtype=np.int64)
         return out
 
     def _services(self, r, proto, orig_p, resp_p, starts, fo, fr) -> np.ndarray:
@@ -807,7 +940,8 @@ class FlowBuilder:
         if not self.opt.payload_service:
             return svc
         has = np.nonzero(((proto == 6) | (proto == 17)) & ((fo != NONE) | (fr != NONE)))[0]
-        poff, pav, frm = r["poff"], r["pavail"], r["frame"]
+        # payload positions are looked up in the round's rows (r.src) through r.idx
+        poff, pav, frm = r.src["poff"], r.src["pavail"], r.src["frame"]
         read, sniff, limit = self.reader, self.sniff, services.SNIFF_BYTES
         by_payload = services.by_payload
 
@@ -819,14 +953,16 @@ class FlowBuilder:
             return read(off, k) if (read is not None and k > 0) else b""
 
         if self.mapped is not None and len(has):
-            # originator's verdict first, as in the Python path
+            # originator's verdict first, as in the Python path: one pre-test of both sides'
+            # first payloads, the originator's written last
             code = np.zeros(len(has), dtype=np.int8)
-            for rel_pos in (fr[has], fo[has]):
-                ok = rel_pos != NONE
-                rows = starts[has][ok] + rel_pos[ok]
-                c = _candidates(self.mapped, poff[rows], pav[rows], proto[has][ok])
-                tgt = np.nonzero(ok)[0]
-                code[tgt] = np.where(c != services.PRE_NONE, c, code[tgt])
+            rel = np.concatenate([fr[has], fo[has]])
+            tgt = np.concatenate([np.arange(len(has))] * 2)
+            ok = np.flatnonzero(rel != NONE)
+            rows = r.idx[np.concatenate([starts[has]] * 2)[ok] + rel[ok]]
+            c = _candidates(self.mapped, poff[rows], pav[rows], proto[has][tgt[ok]])
+            hit = c != services.PRE_NONE
+            code[tgt[ok][hit]] = c[hit]
             for k, name in services.PRE_NAMES.items():
                 svc[has[code == k]] = services.SERVICE_CODE[name]
             has = has[code == services.PRE_MAYBE]
@@ -839,22 +975,11 @@ class FlowBuilder:
         for j, i in enumerate(has.tolist()):
             for rel_pos in (fol[j], frl[j]):
                 if rel_pos != NONE:
-                    s = by_payload(pl[j], data(st[j] + rel_pos))
+                    s = by_payload(pl[j], data(int(r.idx[st[j] + rel_pos])))
                     if s:
                         svc[i] = services.SERVICE_CODE[s]
                         break
         return svc
-
-    def _payload(self, r: dict[str, np.ndarray], i: int) -> bytes:
-        if not self.opt.payload_service:
-            return b""
-        off = int(r["poff"][i])
-        if off < 0:
-            return self.sniff.get(int(r["frame"][i]), b"")
-        if self.reader is None:
-            return b""
-        n = min(int(r["pavail"][i]), services.SNIFF_BYTES)
-        return self.reader(off, n) if n > 0 else b""
 
 
 def services_req4(t: np.ndarray) -> np.ndarray:
@@ -898,8 +1023,9 @@ def empty_batch() -> dict[str, np.ndarray]:
         "resp_bytes": i8,
         "missed_bytes": i8,
         "conn_state": np.uint8,
-        "hist_len": np.int32,
+        "_hist_len": np.int32,
         "_hist_data": np.uint8,
+        "_hist_idx": i8,
         "direction": np.uint8,
         "status": np.uint8,
         "service": np.uint8,

@@ -8,6 +8,9 @@ All text is built column-wise with pyarrow compute kernels (flows/text.py) in sl
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 import numpy as np
@@ -15,12 +18,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS, FlowResult
+from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS, FlowResult, kernels
 from honeysift.flows import text as tx
 from honeysift.safe_text import safe
 
 #: Rows rendered per slice: bounds the transient text (a slice of CSV is ~60 MB).
 SLICE = 1 << 17
+#: Threads rendering slices at once (CSV and Zeek TSV).
+WORKERS = 2
 
 TABLE_COLUMNS = [
     ("StartTime", "start"),
@@ -40,9 +45,9 @@ TABLE_COLUMNS = [
 ]
 
 
-def _slices(n: int):
-    for lo in range(0, n, SLICE):
-        yield slice(lo, min(n, lo + SLICE))
+def _slices(n: int, size: int = SLICE):
+    for lo in range(0, n, size):
+        yield slice(lo, min(n, lo + size))
 
 
 def text_column(flows: FlowResult, k: str, sl: slice) -> pa.Array:
@@ -133,7 +138,7 @@ def csv_column(flows: FlowResult, k: str, sl: slice) -> pa.Array:
     return pa.array(c[k][sl])
 
 
-def _write_delimited(out: IO[str], table: pa.Table, sep: str) -> None:
+def _delimited(table: pa.Table, sep: str) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     pcsv.write_csv(
         table,
@@ -142,16 +147,136 @@ def _write_delimited(out: IO[str], table: pa.Table, sep: str) -> None:
             include_header=False, delimiter=sep, quoting_style="none", batch_size=1 << 14
         ),
     )
-    tx.write_text(out, memoryview(sink.getvalue()))
+    return sink.getvalue()
+
+
+def _write_delimited(out: IO[str], table: pa.Table, sep: str) -> None:
+    tx.write_text(out, memoryview(_delimited(table, sep)))
+
+
+def _write_slices(
+    out: IO[str], render: Callable[[slice], pa.Buffer | np.ndarray], n: int, size: int = SLICE
+) -> None:
+    """Render slices in two threads (pyarrow, numpy and the compiled printer release the GIL),
+    write them in order; at most WORKERS + 1 rendered slices are held at once."""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending: deque = deque()
+        for sl in _slices(n, size):
+            pending.append(pool.submit(render, sl))
+            if len(pending) > WORKERS:
+                tx.write_text(out, memoryview(pending.popleft().result()))
+        while pending:
+            tx.write_text(out, memoryview(pending.popleft().result()))
 
 
 def write_csv(flows: FlowResult, out: IO[str]) -> None:
     """All COLUMNS, one header row; timestamps as epoch seconds with microseconds. No value
-    needs CSV quoting (names, numbers, addresses, history letters)."""
+    needs CSV quoting (names, numbers, addresses, history letters). With numba, rows are
+    printed by a compiled loop (kernels.csv_rows, same text); else by pyarrow's CSV writer."""
     out.write(",".join(COLUMNS) + "\n")
-    for sl in _slices(len(flows)):
-        t = pa.table({k: csv_column(flows, k, sl) for k in COLUMNS})
-        _write_delimited(out, t, ",")
+    if COMPILED_CSV and kernels.csv_rows is not None:
+        _write_slices(out, lambda sl: _csv_compiled(flows, sl), len(flows), CSV_SLICE)
+        return
+
+    def render(sl: slice) -> pa.Buffer:
+        return _delimited(pa.table({k: csv_column(flows, k, sl) for k in COLUMNS}), ",")
+
+    _write_slices(out, render, len(flows))
+
+
+#: Use the compiled CSV printer when numba is installed (tests compare both).
+COMPILED_CSV = True
+#: Rows per slice of the compiled printer (its buffer is sized for the widest values).
+CSV_SLICE = 1 << 15
+_WIDTH = {kernels.K_INT: 20, kernels.K_DEC6: 28, kernels.K_ADDR: 45, kernels.K_FIXED: 0}
+
+
+def _csv_compiled(flows: FlowResult, sl: slice) -> np.ndarray:
+    """CSV text of rows *sl* (uint8 array) from kernels.csv_rows: the column kinds, one int64
+    matrix of the numbers, a table of the names (labels, IPv6 addresses), the history."""
+    c, codes = flows.numeric, flows.codes
+    n = sl.stop - sl.start
+    names: list[bytes] = []
+    kinds, slots, nums = [], [], []
+
+    def label_base(table) -> int:
+        names.extend(str(x).encode() for x in table)
+        return len(names) - len(table)
+
+    def number(kind: int, v: np.ndarray) -> None:
+        kinds.append(kind)
+        slots.append(len(nums))
+        nums.append(v)
+
+    fixed = np.zeros((n, 0), np.uint8)
+    hist = None
+    for k in COLUMNS:
+        if k in ("start", "end", "zeek_duration"):
+            number(kernels.K_DEC6, (c[k + "_ns"][sl].astype(np.int64) + 500) // 1000)
+        elif k == "duration":
+            number(kernels.K_DEC6, (c["end_ns"][sl] - c["start_ns"][sl] + 500) // 1000)
+        elif k == "proto":
+            number(kernels.K_LABEL, c["proto"][sl].astype(np.int64) + label_base(PROTO_LABELS))
+        elif k in ("orig_h", "resp_h"):
+            number(
+                kernels.K_ADDR, _address_values(c[k[:4] + "_hi"][sl], c[k[:4] + "_lo"][sl], names)
+            )
+        elif k == "uid":
+            u = np.ascontiguousarray(codes["uid"][sl])
+            fixed = u.view(np.uint8).reshape(n, u.dtype.itemsize)
+            kinds.append(kernels.K_FIXED)
+            slots.append(-1)
+        elif k == "history":
+            hist = codes["history"].slice(sl.start, n)
+            kinds.append(kernels.K_HIST)
+            slots.append(-1)
+        elif k in LABELS:
+            number(kernels.K_LABEL, codes[k][sl].astype(np.int64) + label_base(LABELS[k]))
+        elif k == "zeek_swap":
+            number(kernels.K_LABEL, c[k][sl].astype(np.int64) + label_base(_BOOL_PY))
+        else:
+            number(kernels.K_INT, c[k][sl].astype(np.int64))
+    num = np.empty((n, len(nums)), np.int64)
+    for j, v in enumerate(nums):
+        num[:, j] = v
+    lab_off = np.zeros(len(names) + 1, np.int64)
+    np.cumsum([len(x) for x in names], out=lab_off[1:])
+    lab_data = np.frombuffer(b"".join(names) or b"\0", np.uint8)
+    h_off, h_data = _string_buffers(hist, n)
+    widest = max((len(x) for x in names), default=0)
+    per_row = sum(_WIDTH.get(kd, widest) for kd in kinds) + fixed.shape[1] + len(kinds) + 1
+    out = np.empty(n * per_row + int(h_off[-1] - h_off[0]) + 1, np.uint8)
+    kinds_a, slots_a = np.array(kinds, np.int8), np.array(slots, np.int64)
+    end = kernels.csv_rows(
+        out, kinds_a, slots_a, num, lab_off, lab_data, h_off, h_data, fixed, ord(",")
+    )
+    return out[:end]
+
+
+def _address_values(hi: np.ndarray, lo: np.ndarray, names: list[bytes]) -> np.ndarray:
+    """IPv4 addresses as their 32-bit value; others as -1 - (entry in *names*), each distinct
+    IPv6 address formatted once (as text.address_strings does)."""
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    val = (lo & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    if not v4.all():
+        i6 = np.flatnonzero(~v4)
+        text = tx.address_strings(hi[i6], lo[i6])
+        uniq, inv = np.unique(np.asarray(text.to_pylist(), dtype=object), return_inverse=True)
+        base = len(names)
+        names.extend(x.encode() for x in uniq.tolist())
+        val[i6] = -1 - (base + inv.reshape(-1))
+    return val
+
+
+def _string_buffers(arr, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets, uint8 data) of an Arrow string array of *n* values (zero copy data)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    bufs = arr.buffers()
+    offs = np.frombuffer(bufs[1], width, count=n + 1, offset=arr.offset * width().itemsize)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else None
+    return offs.astype(np.int64), (data if data is not None else np.zeros(1, np.uint8))
 
 
 _JSON_STR = {

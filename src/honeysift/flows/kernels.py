@@ -1,0 +1,488 @@
+"""Compiled per-row passes of the flow builder and the CSV printer (numba), used when numba is
+installed: pack_split + split_rows (flow boundaries of a round), flow_facts (per-flow counts and
+first events), tcp_seq (sequence space, retransmissions, covered bytes), heads (payload bytes
+for the service pre-test), csv_rows (CSV text). docs/flows.md says what each replaces.
+
+Why compiled: these steps need, per row, state carried from earlier rows of the same key or
+flow ("the latest SYN before this row", "the highest sequence end so far"). Vectorized, each is
+a dozen full passes of masks, running maxima, sorts and gathers; as loops they are one pass
+that reads each row once. The numpy code in build.py / services.py / render.py computes the
+same values and is used when numba is absent; tests/flows check that both give identical flows.
+
+``cache=True`` keeps the machine code in ``__pycache__``, so only the first run compiles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # optional: the numpy path in build.py is the fallback
+    from numba import njit
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - depends on the environment
+    AVAILABLE = False
+
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+
+
+def _mix(h, v):
+    """One splitmix64 finaliser step of the key hash (build._hash)."""
+    h ^= v
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb):
+    """(packed, hash): the fields the split pass reads, one row of 7 int64 words per packet
+    (addresses, time, ports + protocol, seq/flags/direction; read in sort order, a row is one or
+    two cache lines instead of one line per column), and the key hash of build._hash."""
+    n = len(ts)
+    p = np.empty((n, 7), np.int64)
+    hs = np.empty(n, np.uint64)
+    for i in range(n):
+        port = (np.uint64(pa[i]) << np.uint64(24)) | (np.uint64(pb[i]) << np.uint64(8))
+        h = np.uint64(0x9E3779B97F4A7C15)
+        h = _mix(h, np.uint64(ka_hi[i]))
+        h = _mix(h, np.uint64(ka_lo[i]))
+        h = _mix(h, np.uint64(kb_hi[i]))
+        h = _mix(h, np.uint64(kb_lo[i]))
+        hs[i] = _mix(h, port | np.uint64(proto[i]))
+        p[i, 0] = np.int64(ka_hi[i])
+        p[i, 1] = np.int64(ka_lo[i])
+        p[i, 2] = np.int64(kb_hi[i])
+        p[i, 3] = np.int64(kb_lo[i])
+        p[i, 4] = ts[i]
+        p[i, 5] = (np.int64(pa[i]) << 24) | (np.int64(pb[i]) << 8) | np.int64(proto[i])
+        p[i, 6] = (np.int64(seq[i]) << 16) | (np.int64(flags[i]) << 8) | (1 if fromb[i] else 0)
+    return p, hs
+
+
+def _split_rows(order, p, tmo_ns, partial_ns, close_ns, now, final):
+    """Flow boundaries and finished flows of one round; sorted row i is row order[i] of the
+    packed fields *p* (_pack_split).
+
+    Returns (split, done): split[i] is True where sorted row i starts a flow (key change, idle
+    gap past the timeout, TCP reuse, a packet after Zeek removed the closed connection);
+    done[i] is True where sorted row i belongs to a flow that can no longer grow (idle past its
+    timeout relative to *now*, or closed more than *close_ns* before *now*; every flow when
+    *final*). *tmo_ns*: int64 timeouts for tcp, udp, udp on a DNS port, icmp, other. Same
+    rules as FlowBuilder._split_numpy: event positions are "latest before this row within the
+    key", so they span flow boundaries of the same key.
+    """
+    n = len(order)
+    split = np.zeros(n, np.bool_)
+    done = np.zeros(n, np.bool_)
+    # per-key state: latest sorted position (-1: none) of each TCP event among visited rows
+    p_syn = p_fr = p_sa = p_rst = p_fa = p_fb = -1
+    syn_seq = 0
+    tmo = np.int64(0)
+    is_tcp = False
+    fstart = 0
+    prev_ts = np.int64(0)
+    j0 = 0
+    for i in range(n):
+        j = order[i]
+        t = p[j, 4]
+        if i == 0:
+            keychg = True
+            prev_ts = t
+        else:
+            keychg = (
+                p[j, 1] != p[j0, 1]
+                or p[j, 3] != p[j0, 3]
+                or p[j, 5] != p[j0, 5]
+                or p[j, 0] != p[j0, 0]
+                or p[j, 2] != p[j0, 2]
+            )
+        w = p[j, 6]
+        fl = (w >> 8) & 0xFF
+        sq = w >> 16
+        sp = keychg
+        if not keychg:
+            if t - prev_ts > tmo:
+                sp = True
+            if is_tcp:
+                # reuse: a new SYN after a FIN/RST, or a new ISN after a SYN-ACK
+                new_isn = p_syn >= 0 and p_sa > p_syn and syn_seq != sq
+                if (fl & (SYN | ACK)) == SYN and (p_fr > p_syn or new_isn):
+                    sp = True
+                # Zeek removes a closed connection after a delay: a later packet starts anew
+                cp, half = _close(p_rst, p_fa, p_fb, p_sa, p_syn)
+                if cp >= 0:
+                    tc = p[order[cp], 4]
+                    delay = partial_ns if half else close_ns
+                    if t - tc > delay and prev_ts - tc <= delay:
+                        sp = True
+        if sp and i > 0:
+            _finish(
+                done, fstart, i, p[order[i - 1], 4], tmo, is_tcp, final, now, close_ns,
+                p, order, p_rst, p_fa, p_fb, p_sa, p_syn,
+            )  # fmt: skip
+        if keychg:
+            p_syn = p_fr = p_sa = p_rst = p_fa = p_fb = -1
+            pr = p[j, 5] & 0xFF
+            is_tcp = pr == 6
+            if is_tcp:
+                tmo = tmo_ns[0]
+            elif pr == 17:
+                a = (p[j, 5] >> 24) & 0xFFFF
+                b = (p[j, 5] >> 8) & 0xFFFF
+                dns = (
+                    a == 53 or a == 137 or a == 5353 or a == 5355
+                    or b == 53 or b == 137 or b == 5353 or b == 5355
+                )  # fmt: skip
+                tmo = tmo_ns[2] if dns else tmo_ns[1]
+            elif pr == 1 or pr == 58:
+                tmo = tmo_ns[3]
+            else:
+                tmo = tmo_ns[4]
+        if sp:
+            fstart = i
+        if is_tcp:
+            sa = fl & (SYN | ACK)
+            if sa == SYN:
+                p_syn = i
+                syn_seq = sq
+            elif sa == SYN | ACK:
+                p_sa = i
+            if fl & (FIN | RST):
+                p_fr = i
+                if fl & RST:
+                    p_rst = i
+                if fl & FIN:
+                    if w & 1:
+                        p_fb = i
+                    else:
+                        p_fa = i
+        split[i] = sp
+        prev_ts = t
+        j0 = j
+    if n:
+        _finish(
+            done, fstart, n, p[order[n - 1], 4], tmo, is_tcp, final, now, close_ns,
+            p, order, p_rst, p_fa, p_fb, p_sa, p_syn,
+        )  # fmt: skip
+    return split, done
+
+
+def _close(p_rst, p_fa, p_fb, p_sa, p_syn):
+    """Position of the segment that closed the connection (-1: open) and whether only one
+    side closed a connection without handshake (Zeek's partial close delay applies)."""
+    mf = max(p_fa, p_fb)
+    cp = -1
+    half = False
+    if p_rst >= 0:
+        cp = p_rst
+    elif p_fa >= 0 and p_fb >= 0:
+        cp = mf
+    elif mf >= 0 and p_sa < 0:
+        cp = mf
+        half = True
+    if cp <= p_syn:  # a close before the latest SYN belongs to an earlier connection
+        cp = -1
+    return cp, half
+
+
+def _finish(
+    done,
+    a,
+    b,
+    last_ts,
+    tmo,
+    is_tcp,
+    final,
+    now,
+    close_ns,
+    p,
+    order,
+    p_rst,
+    p_fa,
+    p_fb,
+    p_sa,
+    p_syn,
+):
+    """Mark sorted rows [a, b) (one flow) done when it can no longer grow."""
+    d = final or last_ts < now - tmo
+    if not d and is_tcp:
+        cp, _ = _close(p_rst, p_fa, p_fb, p_sa, p_syn)
+        d = cp >= a and now - p[order[cp], 4] > close_ns
+    if d:
+        for k in range(a, b):
+            done[k] = True
+
+
+# ---------------------------------------------------------------------------- CSV rows
+K_INT, K_DEC6, K_LABEL, K_ADDR, K_HIST, K_FIXED = range(6)
+
+
+def _put_uint(out, k, v):
+    """Decimal digits of v >= 0 at out[k:]; returns the new end."""
+    if v == 0:
+        out[k] = 48
+        return k + 1
+    m = v
+    w = 0
+    while m > 0:
+        m //= 10
+        w += 1
+    e = k + w
+    while v > 0:
+        e -= 1
+        out[e] = 48 + v % 10
+        v //= 10
+    return k + w
+
+
+def _put_int(out, k, v):
+    if v < 0:
+        out[k] = 45
+        return _put_uint(out, k + 1, -v)
+    return _put_uint(out, k, v)
+
+
+def _put_bytes(out, k, data, a, b):
+    for i in range(a, b):
+        out[k] = data[i]
+        k += 1
+    return k
+
+
+def _csv_rows(out, kinds, slots, num, lab_off, lab_data, h_off, h_data, fixed, sep):
+    """Rows of delimited text into *out* (uint8, large enough); returns the length written.
+
+    Column c has kind kinds[c] and reads num[i, slots[c]] (int64) for row i: K_INT the
+    number; K_DEC6 microseconds printed as seconds with six decimals; K_LABEL an entry of the
+    label table (lab_off/lab_data); K_ADDR an IPv4 address (the value) or, when negative, label
+    entry -1 - value (an IPv6 address formatted beforehand); K_HIST row i's history letters
+    (h_off/h_data); K_FIXED the bytes fixed[i, :]."""
+    n = num.shape[0]
+    nc = len(kinds)
+    k = 0
+    for i in range(n):
+        for c in range(nc):
+            if c:
+                out[k] = sep
+                k += 1
+            kind = kinds[c]
+            if kind == K_HIST:
+                k = _put_bytes(out, k, h_data, h_off[i], h_off[i + 1])
+                continue
+            if kind == K_FIXED:
+                for j in range(fixed.shape[1]):
+                    out[k] = fixed[i, j]
+                    k += 1
+                continue
+            v = num[i, slots[c]]
+            if kind == K_INT:
+                k = _put_int(out, k, v)
+            elif kind == K_DEC6:
+                if v < 0:
+                    out[k] = 45
+                    k += 1
+                    v = -v
+                k = _put_uint(out, k, v // 1000000)
+                out[k] = 46
+                f = v % 1000000
+                for j in range(6, 0, -1):
+                    out[k + j] = 48 + f % 10
+                    f //= 10
+                k += 7
+            elif kind == K_LABEL or v < 0:
+                e = v if kind == K_LABEL else -1 - v
+                k = _put_bytes(out, k, lab_data, lab_off[e], lab_off[e + 1])
+            else:  # IPv4 dotted quad
+                for sh in (24, 16, 8, 0):
+                    k = _put_uint(out, k, (v >> sh) & 255)
+                    if sh:
+                        out[k] = 46
+                        k += 1
+        out[k] = 10
+        k += 1
+    return k
+
+
+# ---------------------------------------------------------------------------- flow facts
+#: Per-side "first position" facts of flow_facts, in column order (side a, then side b).
+FACTS = ("syn", "synack", "req", "first", "anysyn", "ack", "fin", "rst", "pay")
+#: Per-flow sums of flow_facts, in column order.
+SUMS = ("pk_a", "pk_b", "ipb_a", "ipb_b", "pay_a", "pay_b", "noisy_a", "noisy_b")
+NONE = np.iinfo(np.int64).max
+
+
+def _flow_facts(starts, n, fromb, flags, tcp_row, req_r, ip_len, plen):
+    """One pass over a piece's rows (grouped by flow, packet order): per flow and side the
+    position (relative to the flow start, NONE if never) of its first pure SYN, SYN-ACK, ICMP
+    request, packet, any SYN, TCP ACK, FIN, RST and payload; and the packet, IP byte, payload
+    byte and "noisy" (SYN/FIN/RST or payload) counts per side."""
+    nfl = len(starts)
+    nf = 9
+    first = np.full((2 * nf, nfl), NONE, np.int64)  # one contiguous row per fact
+    sums = np.zeros((8, nfl), np.int64)
+    for f in range(nfl):
+        a = starts[f]
+        b = starts[f + 1] if f + 1 < nfl else n
+        for i in range(a, b):
+            s = 1 if fromb[i] else 0
+            fl = flags[i]
+            rel = i - a
+            o = s * nf
+            sa = fl & (SYN | ACK)
+            pl = plen[i]
+            ev = (
+                sa == SYN,
+                sa == SYN | ACK,
+                req_r[i],
+                True,
+                (fl & SYN) != 0,
+                tcp_row[i] and (fl & ACK) != 0,
+                (fl & FIN) != 0,
+                (fl & RST) != 0,
+                pl > 0,
+            )
+            for e in range(nf):
+                if ev[e] and first[o + e, f] == NONE:
+                    first[o + e, f] = rel
+            sums[s, f] += 1
+            sums[2 + s, f] += ip_len[i]
+            sums[4 + s, f] += pl
+            if (fl & (SYN | FIN | RST)) != 0 or pl > 0:
+                sums[6 + s, f] += 1
+    return first, sums
+
+
+# ---------------------------------------------------------------------------- TCP sequence space
+M32 = 1 << 32
+NEG = -(1 << 40)
+
+
+def _tcp_seq(starts, n, fromb, flags, tcp_row, seq, ack, plen, isn_a, isn_b):
+    """Per row: sequence number relative to its sender's ISN (signed 32-bit), retransmission
+    (a data segment ending at or before the highest end its side sent before) and content gap
+    (one starting past it); per flow (rows of the result): highest sequence end of each side,
+    highest ACK each side sent of the other's data, and bytes covered by each side's data
+    segments (union of intervals). The same values as the numpy code in build._aggregate."""
+    nfl = len(starts)
+    rs = np.empty(n, np.int64)
+    rxmit = np.zeros(n, np.bool_)
+    gap = np.zeros(n, np.bool_)
+    per = np.empty((6, nfl), np.int64)  # e_a, e_b, a_on_a, a_on_b, cov_a, cov_b
+    s0 = np.empty(n, np.int64)
+    e0 = np.empty(n, np.int64)
+    # per side: highest end sent, highest ACK of its data (sent by the other), running data end
+    e_side = np.empty(2, np.int64)
+    ack_of = np.empty(2, np.int64)
+    run = np.empty(2, np.int64)
+    for f in range(nfl):
+        a = starts[f]
+        b = starts[f + 1] if f + 1 < nfl else n
+        e_side[:] = NEG
+        ack_of[:] = NEG
+        run[:] = NEG
+        for i in range(a, b):
+            s = 1 if fromb[i] else 0
+            own = isn_b[f] if s else isn_a[f]
+            peer = isn_a[f] if s else isn_b[f]
+            r = (seq[i] - own) % M32
+            if r >= (1 << 31):
+                r -= M32
+            rs[i] = r
+            if not tcp_row[i]:
+                continue
+            fl = flags[i]
+            if fl & RST:
+                continue
+            q = (ack[i] - peer) % M32
+            if q >= (1 << 31):
+                q -= M32
+            syn = 1 if fl & SYN else 0
+            end = r + plen[i] + syn + (1 if fl & FIN else 0)
+            if end > e_side[s]:
+                e_side[s] = end
+            if fl & ACK and q > ack_of[1 - s]:
+                ack_of[1 - s] = q
+            if plen[i] > 0:
+                st = r + syn
+                en = st + plen[i]
+                pm = run[s]
+                if pm != NEG:
+                    if en <= pm:
+                        rxmit[i] = True
+                    if st > pm:
+                        gap[i] = True
+                if en > pm:
+                    run[s] = en
+        per[0, f], per[1, f] = e_side[0], e_side[1]
+        per[2, f], per[3, f] = ack_of[0], ack_of[1]
+        for side in range(2):
+            m = 0
+            ordered = True
+            for i in range(a, b):
+                if (1 if fromb[i] else 0) != side or not tcp_row[i]:
+                    continue
+                if flags[i] & RST or plen[i] <= 0:
+                    continue
+                st = rs[i] + (1 if flags[i] & SYN else 0)
+                if m and st < s0[m - 1]:
+                    ordered = False
+                s0[m] = st
+                e0[m] = st + plen[i]
+                m += 1
+            cov = 0
+            pm = NEG
+            if ordered:
+                for k in range(m):
+                    c = e0[k] - max(s0[k], pm)
+                    if c > 0:
+                        cov += c
+                    if e0[k] > pm:
+                        pm = e0[k]
+            else:
+                o = np.argsort(s0[:m])
+                for k in o:
+                    c = e0[k] - max(s0[k], pm)
+                    if c > 0:
+                        cov += c
+                    if e0[k] > pm:
+                        pm = e0[k]
+            per[4 + side, f] = cov
+    return rs, rxmit, gap, per
+
+
+# ---------------------------------------------------------------------------- payload heads
+def _heads(mapped, off, avail):
+    """Bytes 0-7 and 12 of each payload (0 past *avail*, or when off < 0) as a (n, 9) array:
+    all that services.candidates tests. One pass touches each payload's cache line once."""
+    n = len(off)
+    out = np.zeros((n, 9), np.uint8)
+    top = len(mapped)
+    for i in range(n):
+        o = off[i]
+        if o < 0:
+            continue
+        for c in range(9):
+            j = c if c < 8 else 12
+            if j < avail[i] and o + j < top:
+                out[i, c] = mapped[o + j]
+    return out
+
+
+if AVAILABLE:
+    _close = njit(cache=True, nogil=True)(_close)
+    _finish = njit(cache=True, nogil=True)(_finish)
+    split_rows = njit(cache=True, nogil=True)(_split_rows)
+    _mix = njit(cache=True, nogil=True)(_mix)
+    pack_split = njit(cache=True, nogil=True)(_pack_split)
+    _put_uint = njit(cache=True, nogil=True)(_put_uint)
+    _put_int = njit(cache=True, nogil=True)(_put_int)
+    _put_bytes = njit(cache=True, nogil=True)(_put_bytes)
+    csv_rows = njit(cache=True, nogil=True)(_csv_rows)
+    heads = njit(cache=True, nogil=True)(_heads)
+    flow_facts = njit(cache=True, nogil=True)(_flow_facts)
+    tcp_seq = njit(cache=True, nogil=True)(_tcp_seq)
+else:  # pragma: no cover
+    split_rows = pack_split = csv_rows = heads = flow_facts = tcp_seq = None
