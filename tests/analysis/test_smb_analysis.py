@@ -157,7 +157,7 @@ def test_445_carved_files_exact(scenario):
         assert (cf.size, cf.md5, cf.sha256) == (len(ft.content), ft.md5, ft.sha256)
         assert cf.complete and cf.direction == "upload" and cf.protocol == "smb"
         assert (cf.src, cf.dst) == (ft.client, HP)
-        assert cf.magic == "PE32 executable (MZ)"
+        assert cf.magic.startswith("PE32 executable")
         assert cf.evidence.frames and all(
             ft.first_frame < f < ft.last_frame for f in cf.evidence.frames
         )
@@ -273,7 +273,7 @@ def test_corpus_files_match_zeek(name):
         assert hashlib.md5(cf.data).hexdigest() == TSHARK_MD5[n] == cf.md5
     if name == "smb__smb1":  # no files.log in that test: the xlsx must be a valid ZIP
         (cf,) = result.files
-        assert cf.name == "Test\\2009-12 Payroll.xlsx" and cf.magic == "ZIP"
+        assert cf.name == "Test\\2009-12 Payroll.xlsx" and cf.magic == "ZIP archive"
         assert zipfile.ZipFile(io.BytesIO(cf.data)).testzip() is None
     if name == "smb__smb2":
         pdf = carved["WP_SMBPlugin.pdf"]
@@ -401,9 +401,9 @@ def test_hostile_offsets_and_many_writes_are_bounded():
 
 def test_magic_and_samr_names():
     assert magic_of(b"\x7fELF\x02") == "ELF"
-    assert magic_of(b"PK\x03\x04rest") == "ZIP"
-    assert magic_of(b"\x1f\x8b\x08") == "gzip"
-    assert magic_of(b"MZ" + b"\x00" * 10) == "MS-DOS executable (MZ)"
+    assert magic_of(b"PK\x03\x04rest") == "ZIP archive"
+    assert magic_of(b"\x1f\x8b\x08") == "gzip compressed data"
+    assert magic_of(b"MZ" + b"\x00" * 10) == "MS-DOS executable"
     assert magic_of(b"plain text\r\n") == "text"
     assert magic_of(b"\x00\x01\x02") == "data"
     stub = m.samr_enum_resp([(500, "Administrator"), (501, "Guest")])

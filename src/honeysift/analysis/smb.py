@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.magic import file_type
 from honeysift.analysis.model import (
     AnalyzerResult,
     CarvedFile,
@@ -856,31 +857,8 @@ def samr_enumeration_names(stub: bytes) -> list[str]:
 
 
 def magic_of(data: bytes) -> str:
-    """A short file type by content (enough to tell an executable from a document)."""
-    if data.startswith(b"MZ"):
-        if len(data) >= 64:
-            pe = struct.unpack_from("<I", data, 60)[0]
-            if data[pe : pe + 4] == b"PE\x00\x00":
-                return "PE32 executable (MZ)"
-        return "MS-DOS executable (MZ)"
-    if data.startswith(b"\x7fELF"):
-        return "ELF"
-    if data.startswith(b"PK\x03\x04"):
-        return "ZIP"
-    if data.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if data.startswith(b"%PDF"):
-        return "PDF document"
-    if data:
-        head = data[:4096]
-        try:
-            head.decode("utf-8")
-            text = True
-        except UnicodeDecodeError as e:
-            text = e.start > len(head) - 4  # a multi-byte character cut at the window end
-        if text and all(b >= 0x20 or b in b"\t\r\n\f\b\x1b" for b in head):
-            return "text"
-    return "data"
+    """File type by content: one table for every carver (analysis.magic)."""
+    return file_type(data)
 
 
 def assemble(
