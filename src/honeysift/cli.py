@@ -524,8 +524,15 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
     show_default=True,
     help="Per-bot link speed for the botnet bandwidth estimates.",
 )
+@click.option(
+    "--alerts",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Run the built-in signature rules as findings (auto: on captures of at most 1,000,000 packets).",
+)
 @guarded
-def analyze(capture, honeypots, outdir, as_json, link_kbps) -> None:
+def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
     """The whole analysis: who attacked the honeypot, how, what worked, and what went out.
 
     Finds the honeypot (or takes --honeypot), lists every remote host and targeted service,
@@ -555,6 +562,7 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps) -> None:
             label=capture,
             link_kbps=link_kbps,
             summary=summary,
+            alerts=alerts,
         )
         data = report.to_dict()
         if outdir:

@@ -29,6 +29,7 @@ from honeysift.capture.reader import Capture
 from honeysift.pipeline import Pipeline
 
 SCHEMA_VERSION = 1
+ALERTS_AUTO_MAX_PACKETS = 1_000_000
 _COVERED = {("tcp", 139), ("tcp", 445), ("tcp", 80), ("udp", 1434), ("udp", 137)}
 
 
@@ -86,7 +87,11 @@ def analyze(
     label: str | None = None,
     link_kbps: float = 56.0,
     summary=None,
+    alerts: str = "auto",
 ) -> Report:
+    """``alerts``: "on", "off", or "auto" (the built-in rules run when the capture has at most
+    ALERTS_AUTO_MAX_PACKETS packets: their per-packet matching is the costliest step on big
+    captures; `honeysift alerts` runs them alone)."""
     from honeysift.analysis.irc_capture import irc_report
     from honeysift.capture.summary import summarize
 
@@ -146,9 +151,18 @@ def analyze(
         ob = run("outbound", analyze_outbound, ctx)
         results.append(ob)
         rep.outbound = ob.extra.get("outbound", [])
-        al = run("alerts", _alerts, ctx)
-        results.append(al)
-        rep.sections["alerts"] = al.extra.get("alerts", {})
+        packets = int(rep.capture.get("packets") or 0)
+        if alerts == "on" or (alerts == "auto" and packets <= ALERTS_AUTO_MAX_PACKETS):
+            al = run("alerts", _alerts, ctx)
+            results.append(al)
+            rep.sections["alerts"] = al.extra.get("alerts", {})
+        else:
+            why = (
+                "--no-alerts"
+                if alerts == "off"
+                else f"{packets:,} packets, more than {ALERTS_AUTO_MAX_PACKETS:,}"
+            )
+            rep.sections["alerts"] = {"skipped": why, "command": ctx.cmd("alerts")}
         gen = run("generic", analyze_generic, ctx, services, covered)
         results.append(gen)
         rep.other_traffic = gen.extra.get("other_traffic", [])
