@@ -405,24 +405,33 @@ def _connection(ctx: AnalysisContext, flow: int) -> _Conn:
 
 def _http_flows(ctx: AnalysisContext, inbound: bool) -> list[int]:
     """TCP flows to (inbound) or from (outbound) a honeypot that carry HTTP: port 80 always (so
-    payload-less and non-HTTP attempts are seen too), other ports when the client bytes look
-    like HTTP."""
-    out = []
-    for i in ctx.flows_where(proto=6, inbound=inbound):
-        if len(out) >= MAX_CONNECTIONS:
-            break
-        row_port = int(ctx.flows.columns["resp_p"][i])
-        if row_port == 80:
-            out.append(i)
-            continue
+    payload-less and non-HTTP attempts are seen too), other ports when the flow table's
+    content check (the client's first bytes, read once for all flows) says HTTP."""
+    import numpy as np
+
+    idx = np.asarray(ctx.flows_where(proto=6, inbound=inbound), dtype=np.int64)
+    if not idx.size:
+        return []
+    f = ctx.flows
+    port80 = f.numeric["resp_p"][idx] == 80
+    svc = f.codes["service"][idx]
+    from honeysift.flows import LABELS
+
+    http_code = np.flatnonzero(LABELS["service"] == "http")
+    labelled = np.isin(svc, http_code) if http_code.size else np.zeros(idx.shape[0], bool)
+    # the label may come from the port alone (8080...): check those flows' first client bytes
+    maybe = idx[labelled & ~port80 & (f.numeric["orig_payload_bytes"][idx] > 0)]
+    ctx.load_streams(maybe.tolist()[:MAX_CONNECTIONS])
+    extra = []
+    for i in maybe.tolist()[:MAX_CONNECTIONS]:
         ds = ctx.stream(i, 0)
         if ds is None:
             continue
         with ds.stream.open() as fh:
             head = fh.read(64)
         if head and H.looks_like_http(head) and not head.startswith(b"HTTP/"):
-            out.append(i)
-    return out
+            extra.append(i)
+    return sorted(idx[port80].tolist() + extra)[:MAX_CONNECTIONS]
 
 
 def _request_info(ctx: AnalysisContext, c: _Conn, tx: H.HttpTransaction) -> HttpRequestInfo:

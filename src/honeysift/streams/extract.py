@@ -150,6 +150,7 @@ class SegmentIndex:
         )
         self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
         self._by_flow: dict[int, tuple[int, int]] | None = None
+        self._mm: mmap.mmap | bytes | None = None
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
         """Group indices (both directions) of these flows, in (flow, direction) order."""
@@ -181,43 +182,41 @@ class SegmentIndex:
         if not c["flow"].size:
             return
         cap = self.cap
-        mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+        if self._mm is None:  # one map for the index's lifetime (mapping per call is costly)
+            self._mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+        mm = self._mm
         poff, capl, framel = c["poff"], c["cap"], c["frame"]
         flags_l = c["flags"]
         extra = self.extra
-        try:
-            for g in self.groups_for(flows).tolist():
-                s, e = int(self.starts[g]), int(self.ends[g])
-                if self.wire_sum[g] == 0 and not include_empty:
-                    continue
-                po = poff[s:e].tolist()
-                cl = capl[s:e].tolist()
-                fr = framel[s:e].tolist()
+        for g in self.groups_for(flows).tolist():
+            s, e = int(self.starts[g]), int(self.ends[g])
+            if self.wire_sum[g] == 0 and not include_empty:
+                continue
+            po = poff[s:e].tolist()
+            cl = capl[s:e].tolist()
+            fr = framel[s:e].tolist()
 
-                def payload(i: int, po=po, cl=cl, fr=fr) -> bytes:
-                    if po[i] < 0:
-                        return extra.get(fr[i], b"")
-                    n = cl[i]
-                    return mm[po[i] : po[i] + n] if n > 0 else b""
+            def payload(i: int, po=po, cl=cl, fr=fr) -> bytes:
+                if po[i] < 0:
+                    return extra.get(fr[i], b"")
+                n = cl[i]
+                return mm[po[i] : po[i] + n] if n > 0 else b""
 
-                if self.simple[g] and self.wire_sum[g] <= spill_threshold:
-                    stream = _concatenate(c, s, e, payload, flags_l[s:e].tolist())
-                else:
-                    stream = reassemble_direction(
-                        c["seq"][s:e],
-                        c["flags"][s:e],
-                        c["cap"][s:e],
-                        c["frame"][s:e],
-                        c["ts_ns"][s:e],
-                        payload,
-                        wire_len=c["wire"][s:e],
-                        spill_threshold=spill_threshold,
-                        spill_dir=spill_dir,
-                    )
-                yield DirectionStream(int(c["flow"][s]), int(c["dir"][s]), stream)
-        finally:
-            if isinstance(mm, mmap.mmap):
-                mm.close()
+            if self.simple[g] and self.wire_sum[g] <= spill_threshold:
+                stream = _concatenate(c, s, e, payload, flags_l[s:e].tolist())
+            else:
+                stream = reassemble_direction(
+                    c["seq"][s:e],
+                    c["flags"][s:e],
+                    c["cap"][s:e],
+                    c["frame"][s:e],
+                    c["ts_ns"][s:e],
+                    payload,
+                    wire_len=c["wire"][s:e],
+                    spill_threshold=spill_threshold,
+                    spill_dir=spill_dir,
+                )
+            yield DirectionStream(int(c["flow"][s]), int(c["dir"][s]), stream)
 
 
 def iter_tcp_streams(
