@@ -150,7 +150,6 @@ class SegmentIndex:
         )
         self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
         self._by_flow: dict[int, tuple[int, int]] | None = None
-        self._mm: mmap.mmap | bytes | None = None
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
         """Group indices (both directions) of these flows, in (flow, direction) order."""
@@ -182,9 +181,19 @@ class SegmentIndex:
         if not c["flow"].size:
             return
         cap = self.cap
-        if self._mm is None:  # one map for the index's lifetime (mapping per call is costly)
-            self._mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
-        mm = self._mm
+        # a map per call, closed at the end: a map kept open keeps every page it touched in
+        # this process's resident memory (callers ask for many flows per call, not one)
+        mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+        try:
+            yield from self._iter(flows, include_empty, spill_threshold, spill_dir, mm)
+        finally:
+            if isinstance(mm, mmap.mmap):
+                mm.close()
+
+    def _iter(
+        self, flows, include_empty, spill_threshold, spill_dir, mm
+    ) -> Iterator[DirectionStream]:
+        c = self.c
         poff, capl, framel = c["poff"], c["cap"], c["frame"]
         flags_l = c["flags"]
         extra = self.extra
