@@ -29,6 +29,9 @@ from honeysift.pipeline import Pipeline
 BUILTIN_RULES = Path(__file__).with_name("builtin.rules")
 PROTO_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "IPV6-ICMP"}
 MAX_MATCHES = 2_000_000  # bound on raw matches kept (hostile captures x broad rules)
+#: Alerts kept per rule; the rest are counted in AlertReport.suppressed (like an event filter),
+#: so a scan rule firing on millions of SYNs does not fill memory.
+MAX_ALERTS_PER_RULE = 10_000
 
 
 @dataclass(slots=True)
@@ -81,6 +84,7 @@ class AlertReport:
     rule_files: list[str]
     variables: dict[str, str]
     disabled: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)  # "gid:sid" -> alerts not kept
 
     @property
     def skipped(self) -> int:
@@ -97,6 +101,7 @@ class AlertReport:
                  "decision": i.decision} for i in self.issues
             ],
             "variables": {k: self.variables[k] for k in ("HOME_NET", "EXTERNAL_NET")},
+            "suppressed": self.suppressed,
         }  # fmt: skip
 
 
@@ -251,8 +256,12 @@ def run_alerts(
         rs.variables = extra.variables
     engine = Engine(rs.rules)
     matches = _collect(cap, pipe, engine, flt)
-    alerts = _post(matches, engine, pipe)
-    return AlertReport(alerts, len(rs.rules), rs.issues, files, rs.variables or vars_, rs.disabled)
+    suppressed: dict[str, int] = {}
+    alerts = _post(matches, engine, pipe, suppressed)
+    del matches
+    return AlertReport(
+        alerts, len(rs.rules), rs.issues, files, rs.variables or vars_, rs.disabled, suppressed
+    )
 
 
 def _collect(cap: Capture, pipe: Pipeline, engine: Engine, flt) -> list[_Match]:
@@ -564,13 +573,17 @@ def _add_stream(out, rid, st, got: BufferMatch, hdr, buffer: str, end: int | Non
 # -- flowbits, thresholds, alerts ------------------------------------------------------------
 
 
-def _post(matches: list[_Match], engine: Engine, pipe: Pipeline) -> list[Alert]:
+def _post(
+    matches: list[_Match], engine: Engine, pipe: Pipeline, suppressed: dict[str, int] | None = None
+) -> list[Alert]:
     rules = engine.rules
+    per_rule: dict[int, int] = defaultdict(int)
+    suppressed = {} if suppressed is None else suppressed
     matches.sort(key=lambda m: (m.frame, engine.order[m.rule]))
     bits: dict[int, set[str]] = defaultdict(set)
     counters: dict[tuple, list] = {}
     flows = pipe.flows
-    uids = flows.columns["uid"] if len(flows) else []
+    n_flows = len(flows)
     alerts: list[Alert] = []
     seen: set[tuple[int, int, str]] = set()
     for m in matches:
@@ -597,6 +610,11 @@ def _post(matches: list[_Match], engine: Engine, pipe: Pipeline) -> list[Alert]:
             frames = fired
         if r.noalert or r.action == "pass":
             continue
+        per_rule[m.rule] += 1
+        if per_rule[m.rule] > MAX_ALERTS_PER_RULE:
+            key = f"{r.gid}:{r.sid}"
+            suppressed[key] = suppressed.get(key, 0) + 1
+            continue
         alerts.append(
             Alert(
                 time=ts,
@@ -613,7 +631,7 @@ def _post(matches: list[_Match], engine: Engine, pipe: Pipeline) -> list[Alert]:
                 dport=m.dport if m.proto in (6, 17) else None,
                 frame=m.frame,
                 frames=frames,
-                flow_uid=str(uids[m.flow]) if 0 <= m.flow < len(uids) else None,
+                flow_uid=pipe.uid(m.flow) if 0 <= m.flow < n_flows else None,
                 buffer=m.buffer,
                 rule_source=r.source,
             )

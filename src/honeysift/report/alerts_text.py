@@ -30,10 +30,17 @@ def fast_line(a: Alert) -> str:
     )
 
 
+from honeysift.detect.alerts import MAX_ALERTS_PER_RULE  # noqa: E402
+
+
 def render_text(rep: AlertReport, *, issues: bool = True) -> str:
     lines = [fast_line(a) for a in rep.alerts]
     if issues:
         lines.append(load_summary(rep))
+        for key, n in sorted(rep.suppressed.items()):
+            lines.append(
+                f"# [{key}] {n} more alerts not listed (at most {MAX_ALERTS_PER_RULE:,} per rule)"
+            )
         lines.extend(f"  {safe(str(i))}" for i in rep.issues)
     return "\n".join(lines) + "\n"
 
