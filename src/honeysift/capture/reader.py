@@ -8,6 +8,7 @@ want the whole table at once (fine for captures that fit in memory).
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -216,6 +217,12 @@ class Capture:
     def frame_bytes(self, offset: int, length: int) -> bytes:
         """Bytes of the (decompressed) capture at *offset*: a frame's data, or a slice of it."""
         return os.pread(self._fh.fileno(), int(length), int(offset))
+
+    def open_map(self) -> mmap.mmap | bytes:
+        """A read-only memory map of the (decompressed) capture for bulk payload reads; the
+        caller closes it (``b""`` for an empty file). Keep it only as long as needed: pages it
+        touched count as this process's resident memory while it is open."""
+        return mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
 
     def frame_bytes_at(self, table: PacketTable, offsets: np.ndarray, size: int) -> np.ndarray:
         """Raw-byte accessor for filters: ``size`` bytes at ``offsets`` (frame-relative) of each

@@ -273,7 +273,7 @@ def _collect(cap: Capture, pipe: Pipeline, engine: Engine, flt) -> list[_Match]:
     pdir = flows.packet_dir
     est_after, _ = _flow_state(flows)
     # established: responder's SYN/ACK (TCP) or any responder packet (UDP) seen earlier
-    mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+    mm = cap.open_map()
     try:
         if engine.packet or engine.dns:
             for table in cap.chunks():

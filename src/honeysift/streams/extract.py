@@ -183,7 +183,7 @@ class SegmentIndex:
         cap = self.cap
         # a map per call, closed at the end: a map kept open keeps every page it touched in
         # this process's resident memory (callers ask for many flows per call, not one)
-        mm = mmap.mmap(cap._fh.fileno(), 0, access=mmap.ACCESS_READ) if cap.size else b""
+        mm = cap.open_map()
         try:
             yield from self._iter(flows, include_empty, spill_threshold, spill_dir, mm)
         finally:
