@@ -32,6 +32,8 @@ MAX_MATCHES = 2_000_000  # bound on raw matches kept (hostile captures x broad r
 #: Alerts kept per rule; the rest are counted in AlertReport.suppressed (like an event filter),
 #: so a scan rule firing on millions of SYNs does not fill memory.
 MAX_ALERTS_PER_RULE = 10_000
+#: Raw matches kept per rule (thresholds count only these): bounds memory on scans.
+MAX_RAW_PER_RULE = 100_000
 
 
 @dataclass(slots=True)
@@ -266,7 +268,7 @@ def run_alerts(
 
 def _collect(cap: Capture, pipe: Pipeline, engine: Engine, flt) -> list[_Match]:
     flows = pipe.flows
-    out: list[_Match] = []
+    out: list[_Match] = _Matches()
     if not engine.rules:
         return out
     pf = flows.packet_flow
@@ -401,7 +403,25 @@ def _dns_chunk(t, c, ok, prow, pays, engine: Engine, out: list[_Match]) -> None:
                 _add(out, rid, row, t, c, [int(t.frame[row])], "dns")
 
 
+class _Matches(list):
+    """Raw matches, with a count per rule: one broad rule cannot use up the whole budget."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_rule: dict[int, int] = {}
+
+    def room(self, rid: int) -> bool:
+        n = self.per_rule.get(rid, 0)
+        if len(self) >= MAX_MATCHES or n >= MAX_RAW_PER_RULE:
+            self.per_rule[rid] = n + 1  # still counted, for the report
+            return False
+        self.per_rule[rid] = n + 1
+        return True
+
+
 def _add(out, rid, row, t, c, frames, buffer) -> None:
+    if isinstance(out, _Matches) and not out.room(rid):
+        return
     if len(out) >= MAX_MATCHES:
         return
     out.append(
@@ -564,7 +584,7 @@ def _add_stream(out, rid, st, got: BufferMatch, hdr, buffer: str, end: int | Non
         i1 = int(np.searchsorted(st.offsets, end if end is not None else got.end - 1, "right"))
         frames = sorted({int(x) for x in st.frames[max(i0, 0) : max(i1, i0 + 1)].tolist()})[:50]
     f, src, dst, sp, dp, proto = hdr
-    if len(out) < MAX_MATCHES:
+    if len(out) < MAX_MATCHES and (not isinstance(out, _Matches) or out.room(rid)):
         out.append(
             _Match(rid, int(first), 0, f, src, dst, sp, dp, proto, frames or [first], buffer)
         )
