@@ -358,30 +358,36 @@ class DnsMessage:
                 "dns.flags.rcode",
                 self.rcode,
             )
-        for label, fld, v in (
-            ("Questions", "queries", self.qdcount),
-            ("Answer RRs", "answers", self.ancount),
-            ("Authority RRs", "auth_rr", self.nscount),
-            ("Additional RRs", "add_rr", self.arcount),
-        ):
-            root.add(f"{label}: {v}", f"dns.count.{fld}", v)
-        if self.questions:
-            q = root.add("Queries")
-            q.children.extend(x.tree() for x in self.questions)
-        for label, rrs in (
-            ("Answers", self.answers),
-            ("Authoritative nameservers", self.authority),
-            ("Additional records", self.additional),
-        ):
-            if rrs:
-                s = root.add(label)
-                s.children.extend(rr.tree() for rr in rrs)
-        if self.malformed:
-            root.add(f"[Malformed: {self.malformed}]", "_ws.malformed", self.malformed_offset)
+        add_sections(root, "dns", self)
         return root
 
     def fields(self) -> dict[str, list[Any]]:
         return self.tree().fields()
+
+
+def add_sections(root: Node, prefix: str, m: Any) -> None:
+    """The counts, queries and record sections of a DNS-format message (RFC 1035 4.1; NBNS
+    uses the same layout, RFC 1002 4.2.1), as tshark lays them out."""
+    for label, fld, v in (
+        ("Questions", "queries", m.qdcount),
+        ("Answer RRs", "answers", m.ancount),
+        ("Authority RRs", "auth_rr", m.nscount),
+        ("Additional RRs", "add_rr", m.arcount),
+    ):
+        root.add(f"{label}: {v}", f"{prefix}.count.{fld}", v)
+    if m.questions:
+        q = root.add("Queries")
+        q.children.extend(x.tree() for x in m.questions)
+    for label, rrs in (
+        ("Answers", m.answers),
+        ("Authoritative nameservers", m.authority),
+        ("Additional records", m.additional),
+    ):
+        if rrs:
+            s = root.add(label)
+            s.children.extend(rr.tree() for rr in rrs)
+    if m.malformed:
+        root.add(f"[Malformed: {m.malformed}]", "_ws.malformed", m.malformed_offset)
 
 
 def _read_rr(data: bytes, r: Reader) -> DnsRR:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honeysift.protocols.base import Node, Reader, Truncated
-from honeysift.protocols.dns import BadName, label_text, read_labels
+from honeysift.protocols.dns import BadName, add_sections, label_text, read_labels
 
 # Opcodes, RFC 1002 section 4.2.1.1 (9 and 15 are Microsoft/Wireshark extensions).
 OPCODE_NAMES = {
@@ -446,26 +446,7 @@ class NbnsMessage:
                 "nbns.flags.rcode",
                 self.rcode,
             )
-        for label, fld, v in (
-            ("Questions", "count.queries", self.qdcount),
-            ("Answer RRs", "count.answers", self.ancount),
-            ("Authority RRs", "count.auth_rr", self.nscount),
-            ("Additional RRs", "count.add_rr", self.arcount),
-        ):
-            root.add(f"{label}: {v}", f"nbns.{fld}", v)
-        if self.questions:
-            q = root.add("Queries")
-            q.children.extend(x.tree() for x in self.questions)
-        for label, rrs in (
-            ("Answers", self.answers),
-            ("Authoritative nameservers", self.authority),
-            ("Additional records", self.additional),
-        ):
-            if rrs:
-                s = root.add(label)
-                s.children.extend(rr.tree() for rr in rrs)
-        if self.malformed:
-            root.add(f"[Malformed: {self.malformed}]", "_ws.malformed", self.malformed_offset)
+        add_sections(root, "nbns", self)
         return root
 
     def fields(self) -> dict[str, list[Any]]:
