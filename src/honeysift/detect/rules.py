@@ -235,27 +235,28 @@ def _expand(text: str, variables: dict[str, str], depth: int) -> str:
     return variables[name]
 
 
-def parse_addr(text: str, variables: dict[str, str], depth: int = 0) -> AddrSpec:
+def _parse_set(text: str, variables: dict[str, str], depth: int, cls, what: str, leaf):
+    """The grammar addresses and ports share (negation, $VAR, ``any``, ``[a,b,...]`` lists);
+    *leaf* turns one plain item into its ranges."""
     text = text.strip()
     if depth > 32:
-        raise RuleError("address nested too deeply")
+        raise RuleError(f"{what} nested too deeply")
     if not text:
-        raise RuleError("empty address")
+        raise RuleError(f"empty {what}")
     if text.startswith("!"):
-        inner = parse_addr(text[1:], variables, depth + 1)
-        return AddrSpec(neg=[inner], text=text)
+        return cls(neg=[_parse_set(text[1:], variables, depth + 1, cls, what, leaf)], text=text)
     if text.startswith("$"):
-        spec = parse_addr(_expand(text, variables, depth), variables, depth + 1)
+        spec = _parse_set(_expand(text, variables, depth), variables, depth + 1, cls, what, leaf)
         spec.text = text
         return spec
     if text == "any":
-        return AddrSpec(any=True, text=text)
+        return cls(any=True, text=text)
     if text.startswith("["):
         if not text.endswith("]"):
-            raise RuleError(f"bad address list {text!r}")
-        spec = AddrSpec(text=text)
+            raise RuleError(f"bad {what} list {text!r}")
+        spec = cls(text=text)
         for part in _split_list(text[1:-1]):
-            sub = parse_addr(part, variables, depth + 1)
+            sub = _parse_set(part, variables, depth + 1, cls, what, leaf)
             if sub.any and not sub.neg:
                 spec.any = True
             elif not sub.ranges and not sub.subs and not sub.any and sub.neg:
@@ -265,6 +266,10 @@ def parse_addr(text: str, variables: dict[str, str], depth: int = 0) -> AddrSpec
         if spec.neg and not spec.subs and not spec.ranges:
             spec.any = True  # [!a,!b]: everything but
         return spec
+    return cls(ranges=leaf(text), text=text)
+
+
+def _addr_ranges(text: str) -> list[tuple[int, int]]:
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
@@ -272,7 +277,7 @@ def parse_addr(text: str, variables: dict[str, str], depth: int = 0) -> AddrSpec
     lo, hi = int(net.network_address), int(net.broadcast_address)
     if net.version == 4:
         lo, hi = _V4_PREFIX | lo, _V4_PREFIX | hi
-    return AddrSpec(ranges=[(lo, hi)], text=text)
+    return [(lo, hi)]
 
 
 def _port_num(s: str) -> int:
@@ -281,44 +286,24 @@ def _port_num(s: str) -> int:
     return int(s)
 
 
-def parse_port(text: str, variables: dict[str, str], depth: int = 0) -> PortSpec:
-    text = text.strip()
-    if depth > 32:
-        raise RuleError("port nested too deeply")
-    if not text:
-        raise RuleError("empty port")
-    if text.startswith("!"):
-        return PortSpec(neg=[parse_port(text[1:], variables, depth + 1)], text=text)
-    if text.startswith("$"):
-        spec = parse_port(_expand(text, variables, depth), variables, depth + 1)
-        spec.text = text
-        return spec
-    if text == "any":
-        return PortSpec(any=True, text=text)
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise RuleError(f"bad port list {text!r}")
-        spec = PortSpec(text=text)
-        for part in _split_list(text[1:-1]):
-            sub = parse_port(part, variables, depth + 1)
-            if sub.any and not sub.neg:
-                spec.any = True
-            elif not sub.ranges and not sub.subs and not sub.any and sub.neg:
-                spec.neg.extend(sub.neg)
-            else:
-                spec.subs.append(sub)
-        if spec.neg and not spec.subs and not spec.ranges:
-            spec.any = True
-        return spec
+def _port_ranges(text: str) -> list[tuple[int, int]]:
     if ":" in text:
         a, _, b = text.partition(":")
         lo = _port_num(a) if a else 0
         hi = _port_num(b) if b else 65535
         if lo > hi:
             raise RuleError(f"bad port range {text!r}")
-        return PortSpec(ranges=[(lo, hi)], text=text)
+        return [(lo, hi)]
     p = _port_num(text)
-    return PortSpec(ranges=[(p, p)], text=text)
+    return [(p, p)]
+
+
+def parse_addr(text: str, variables: dict[str, str], depth: int = 0) -> AddrSpec:
+    return _parse_set(text, variables, depth, AddrSpec, "address", _addr_ranges)
+
+
+def parse_port(text: str, variables: dict[str, str], depth: int = 0) -> PortSpec:
+    return _parse_set(text, variables, depth, PortSpec, "port", _port_ranges)
 
 
 # -- detection options -----------------------------------------------------------------------
