@@ -3,8 +3,6 @@ before (the write-up's radmin on tcp/4899), and probes of known trojan ports."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from honeysift.analysis.context import AnalysisContext
 from honeysift.analysis.model import (
     AnalyzerResult,
@@ -188,10 +186,3 @@ def _unanswered(ctx, svc: ServiceVerdict, proto, port, known, idx, ff, uid, oh, 
         "evidence": ev.to_dict(),
         "command": ctx.cmd("payloads", f"{proto} and port {port}"),
     }
-
-
-def group_by(items, key):
-    out = defaultdict(list)
-    for it in items:
-        out[key(it)].append(it)
-    return out

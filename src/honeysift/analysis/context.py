@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,9 +71,6 @@ class AnalysisContext:
         return out
 
     # -- flows ---------------------------------------------------------------------------------
-    def flow_rows(self) -> Iterator[dict]:
-        yield from self.flows.rows()
-
     def flows_where(
         self, proto: int | None = None, resp_port: int | None = None, inbound: bool | None = None
     ) -> list[int]:

@@ -102,7 +102,9 @@ class CarvedFile:
     size: int
     md5: str
     sha256: str
-    magic: str  # type by content (analysis.magic: "PE32 executable", "ELF", "ZIP archive", "data"...)
+    magic: (
+        str  # type by content (analysis.magic: "PE32 executable", "ELF", "ZIP archive", "data"...)
+    )
     complete: bool  # every byte seen (no gaps, length matches the announced size)
     path: str | None = None  # where it was written, relative to OUT (None when not written)
     evidence: Evidence = field(default_factory=Evidence)

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import lzma
 import os
-import shutil
 import sys
 import tempfile
 import zlib
@@ -217,7 +216,3 @@ def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
     src.md5 = md5.hexdigest()
     src.sha256 = sha.hexdigest()
     return src
-
-
-def copy_stream(src, dst) -> None:
-    shutil.copyfileobj(src, dst, _COPY_BLOCK)

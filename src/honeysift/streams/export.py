@@ -10,7 +10,6 @@ that carried data get a file, as with tcpflow.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -182,7 +181,3 @@ def group_by_content(index: list[StreamIndexEntry]) -> list[ContentGroup]:
         if e.src not in g.sources:
             g.sources.append(e.src)
     return sorted(groups.values(), key=lambda g: (-g.count, g.md5))
-
-
-def md5_of(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
