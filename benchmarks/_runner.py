@@ -73,3 +73,38 @@ def table(rows: list[Timing], packets: int, size: int) -> str:
             f"| {r.label}{flag} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss_mb:.0f} | {rate:,.0f} | {mbs:,.1f} | `{r.command}` |"
         )
     return "\n".join(out)
+
+
+def capture_facts(path: str) -> tuple[int, int]:
+    """(packets, bytes) of a capture, for the rates in the table."""
+    from pathlib import Path
+
+    import honeysift
+
+    with honeysift.open(path) as c:
+        packets = sum(len(t) for t in c.chunks())
+    return packets, Path(path).stat().st_size
+
+
+def run_all(
+    jobs: list[tuple[str, str]], runs: int, capture: str, packets: int, size: int
+) -> list[Timing]:
+    """Time every (label, command), print the machine, the table and ours (the first job)
+    against each peer as a ratio; return the timings."""
+    import sys
+
+    rows: list[Timing] = []
+    for label, cmd in jobs:
+        print(f"running {label} ({runs}x) ...", file=sys.stderr, flush=True)
+        rows.append(run(label, cmd, runs))
+    print(f"machine: {machine()}")
+    print(f"capture: {capture}: {packets:,} packets, {size:,} bytes\n")
+    print(table(rows, packets, size))
+    ours = rows[0]
+    print()
+    for r in rows[1:]:
+        if r.wall >= ours.wall:
+            print(f"honeysift vs {r.label}: {r.wall / ours.wall:.1f}x faster")
+        else:
+            print(f"honeysift vs {r.label}: {ours.wall / r.wall:.1f}x slower")
+    return rows

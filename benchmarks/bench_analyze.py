@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import have, machine, run, table  # noqa: E402
+from _runner import capture_facts, have, machine, run, table  # noqa: E402
 
 
 def main() -> int:
@@ -26,11 +26,7 @@ def main() -> int:
     ap.add_argument("--skip-chain", action="store_true", help="only time honeysift")
     a = ap.parse_args()
     f, d = a.capture, Path(a.dir)
-    import honeysift
-
-    with honeysift.open(f) as c:
-        packets = sum(len(t) for t in c.chunks())
-    size = Path(f).stat().st_size
+    packets, size = capture_facts(f)
     ours = run(
         "honeysift analyze -o",
         f"rm -rf {d}/ours; {sys.executable} -m honeysift analyze {f} -o {d}/ours > /dev/null",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import Timing, have, machine, run, table  # noqa: E402
+from _runner import capture_facts, have, run_all  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DPKT = REPO.parent / "shared" / "bench" / "bench_dpkt_flows.py"
@@ -52,11 +52,7 @@ def main() -> int:
     f = a.capture
     if a.profile:
         profile(f)
-    import honeysift
-
-    with honeysift.open(f) as c:
-        packets = sum(len(t) for t in c.chunks())
-    size = Path(f).stat().st_size
+    packets, size = capture_facts(f)
     tmp = Path(tempfile.mkdtemp(prefix="bench_flows_"))
     jobs = [("honeysift flows -> csv", OURS.replace("{F}", f).replace("{OUT}", str(tmp / "f.csv")))]
     if "argus" not in a.skip and have("argus") and have("ra"):
@@ -75,21 +71,8 @@ def main() -> int:
         )
     if "dpkt" not in a.skip and DPKT.exists():
         jobs.append(("dpkt flow dict", f"{sys.executable} {DPKT} {f} > /dev/null"))
-    rows: list[Timing] = []
-    for label, cmd in jobs:
-        print(f"running {label} ({a.runs}x) ...", file=sys.stderr, flush=True)
-        rows.append(run(label, cmd, a.runs))
-    print(f"machine: {machine()}")
-    print(f"capture: {f}: {packets:,} packets, {size:,} bytes\n")
-    print(table(rows, packets, size))
+    rows = run_all(jobs, a.runs, f, packets, size)
     ours = rows[0]
-    print()
-    for r in rows[1:]:
-        print(
-            f"honeysift vs {r.label}: {r.wall / ours.wall:.1f}x faster"
-            if r.wall >= ours.wall
-            else f"honeysift vs {r.label}: {ours.wall / r.wall:.1f}x slower"
-        )
     targets = {"argus": 2.0, "tshark": 10.0, "dpkt": 10.0}
     for r in rows[1:]:
         need = next((v for k, v in targets.items() if k in r.label), None)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import Timing, have, machine, run, table  # noqa: E402
+from _runner import capture_facts, have, run_all  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FLOOR = REPO.parent / "shared" / "bench" / "bench_floor.py"
@@ -33,11 +33,7 @@ def main() -> int:
     ap.add_argument("--skip", action="append", default=[], help="tcpdump, tshark or floor")
     a = ap.parse_args()
     f = a.capture
-    import honeysift
-
-    with honeysift.open(f) as c:
-        packets = sum(len(t) for t in c.chunks())
-    size = Path(f).stat().st_size
+    packets, size = capture_facts(f)
     jobs = [("honeysift read+decode", OURS.replace("{F}", f))]
     if "floor" not in a.skip and FLOOR.exists():
         jobs.append(("floor: python record walk", f"{sys.executable} {FLOOR} walk {f}"))
@@ -45,21 +41,8 @@ def main() -> int:
         jobs.append(("tcpdump -nn -r", f"tcpdump -nn -r {f} > /dev/null"))
     if "tshark" not in a.skip and have("tshark"):
         jobs.append(("tshark -T fields", f"tshark -r {f} -T fields -e frame.number > /dev/null"))
-    rows: list[Timing] = []
-    for label, cmd in jobs:
-        print(f"running {label} ({a.runs}x) ...", file=sys.stderr, flush=True)
-        rows.append(run(label, cmd, a.runs))
-    print(f"machine: {machine()}")
-    print(f"capture: {f}: {packets:,} packets, {size:,} bytes\n")
-    print(table(rows, packets, size))
+    rows = run_all(jobs, a.runs, f, packets, size)
     ours = rows[0]
-    print()
-    for r in rows[1:]:
-        print(
-            f"honeysift vs {r.label}: {r.wall / ours.wall:.1f}x faster"
-            if r.wall >= ours.wall
-            else f"honeysift vs {r.label}: {ours.wall / r.wall:.1f}x slower"
-        )
     print(f"honeysift peak memory: {ours.rss_mb:.0f} MiB")
     return 0
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runner import have, machine, run, table  # noqa: E402
+from _runner import capture_facts, have, machine, run, table  # noqa: E402
 
 
 def main() -> int:
@@ -31,11 +31,7 @@ def main() -> int:
     a = ap.parse_args()
     base = Path(a.dir)
     ours_dir, tf_dir = base / "ours", base / "tcpflow"
-    import honeysift
-
-    with honeysift.open(a.capture) as c:
-        packets = sum(len(t) for t in c.chunks())
-    size = Path(a.capture).stat().st_size
+    packets, size = capture_facts(a.capture)
     jobs = [
         (
             "honeysift streams",
