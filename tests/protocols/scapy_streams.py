@@ -62,3 +62,47 @@ def tcp_streams(name: str) -> dict[tuple, tuple[bytes, list[tuple[int, int]]]]:
             nxt = seq + len(payload)
         out[key] = (bytes(data), frames)
     return out
+
+
+def seq_chunks(path: Path) -> dict[tuple, list[tuple[bytes, int]]]:
+    """Per-direction TCP payload of an IPv4 trace as (new bytes, frame) per segment: segments
+    ordered by sequence number from the SYN (or the lowest), retransmitted bytes dropped,
+    stopping at the first gap. Frames are 1-based, so a message can be attributed to the frame
+    that completed it, as tshark does."""
+    from scapy.all import IP, TCP, rdpcap
+
+    conns: dict[tuple, list] = {}
+    for i, p in enumerate(rdpcap(str(path)), 1):
+        if IP not in p or TCP not in p:
+            continue
+        t = p[TCP]
+        n = p[IP].len - p[IP].ihl * 4 - t.dataofs * 4
+        conns.setdefault((p[IP].src, t.sport, p[IP].dst, t.dport), []).append(
+            (t.seq, bytes(t.payload)[: max(n, 0)], i, int(t.flags))
+        )
+    out = {}
+    for key, segs in conns.items():
+        syn = [s for s in segs if s[3] & 0x02]
+        data = [s for s in segs if s[1]]
+        if not data:
+            continue
+        base = syn[0][0] + 1 if syn else min(s[0] for s in data)
+        have, chunks = 0, []
+        for seq, pl, fr, _f in sorted(data, key=lambda s: ((s[0] - base) & 0xFFFFFFFF, s[2])):
+            off = (seq - base) & 0xFFFFFFFF
+            if off + len(pl) <= have:
+                continue
+            if off > have:
+                break
+            chunks.append((pl[have - off :], fr))
+            have = off + len(pl)
+        out[key] = chunks
+    return out
+
+
+def seq_streams(path: Path) -> dict[tuple, tuple[bytes, list[int]]]:
+    """:func:`seq_chunks` joined: each direction's bytes, and the frame of every byte."""
+    return {
+        key: (b"".join(c for c, _ in chunks), [fr for c, fr in chunks for _ in c])
+        for key, chunks in seq_chunks(path).items()
+    }

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from honeysift.protocols import dcerpc, smb1
+from tests.protocols.scapy_streams import seq_chunks
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpus" / "zeek"))
@@ -31,37 +32,7 @@ def _trace(name: str) -> Path:
 
 
 def _directions(path: Path) -> dict[tuple, list[tuple[bytes, int]]]:
-    """Segments ordered by seq, retransmitted bytes dropped; one chunk per segment's new bytes."""
-    from scapy.all import IP, TCP, rdpcap
-
-    conns: dict[tuple, list] = {}
-    for i, p in enumerate(rdpcap(str(path)), 1):
-        if IP not in p or TCP not in p:
-            continue
-        t = p[TCP]
-        n = p[IP].len - p[IP].ihl * 4 - t.dataofs * 4
-        pl = bytes(t.payload)[: max(n, 0)]
-        conns.setdefault((p[IP].src, t.sport, p[IP].dst, t.dport), []).append(
-            (t.seq, pl, i, int(t.flags))
-        )
-    out = {}
-    for key, segs in conns.items():
-        syn = [s for s in segs if s[3] & 0x02]
-        data = [s for s in segs if s[1]]
-        if not data:
-            continue
-        base = syn[0][0] + 1 if syn else min(s[0] for s in data)
-        have, chunks = 0, []
-        for seq, pl, fr, _f in sorted(data, key=lambda s: ((s[0] - base) & 0xFFFFFFFF, s[2])):
-            off = (seq - base) & 0xFFFFFFFF
-            if off + len(pl) <= have:
-                continue
-            if off > have:
-                break
-            chunks.append((pl[have - off :], fr))
-            have = off + len(pl)
-        out[key] = chunks
-    return out
+    return seq_chunks(path)
 
 
 def _nbss(chunks):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from honeysift.protocols import smb1
 from honeysift.protocols.ntstatus import NT_STATUS_CODE
+from tests.protocols.scapy_streams import seq_streams
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpus" / "zeek"))
@@ -22,42 +23,7 @@ CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpu
 
 
 def _streams(path: Path) -> dict[tuple, tuple[bytes, list[int]]]:
-    """Per-direction TCP payload, segments ordered by seq, retransmissions dropped.
-
-    Each byte is tagged with its 1-based frame number, so a message can be attributed to the
-    frame that completed it (as tshark does)."""
-    from scapy.all import IP, TCP, rdpcap
-
-    conns: dict[tuple, list] = {}
-    for i, p in enumerate(rdpcap(str(path)), 1):
-        if IP not in p or TCP not in p:
-            continue
-        t = p[TCP]
-        n = p[IP].len - p[IP].ihl * 4 - t.dataofs * 4
-        pl = bytes(t.payload)[: max(n, 0)]
-        conns.setdefault((p[IP].src, t.sport, p[IP].dst, t.dport), []).append(
-            (t.seq, pl, i, int(t.flags))
-        )
-    out = {}
-    for key, segs in conns.items():
-        syn = [s for s in segs if s[3] & 0x02]
-        data_segs = [s for s in segs if s[1]]
-        if not data_segs:
-            continue
-        base = syn[0][0] + 1 if syn else min(s[0] for s in data_segs)
-        data = bytearray()
-        frames: list[int] = []
-        for seq, pl, fr, _f in sorted(data_segs, key=lambda s: ((s[0] - base) & 0xFFFFFFFF, s[2])):
-            off = (seq - base) & 0xFFFFFFFF
-            if off + len(pl) <= len(data):
-                continue
-            if off > len(data):
-                break
-            new = pl[len(data) - off :]
-            data += new
-            frames += [fr] * len(new)
-        out[key] = (bytes(data), frames)
-    return out
+    return seq_streams(path)
 
 
 def _nbss(data: bytes, frames: list[int]) -> list[tuple[bytes, int]]:

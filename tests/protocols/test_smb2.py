@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from honeysift.protocols import dcerpc, smb2
+from tests.protocols.scapy_streams import seq_streams
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpus" / "zeek"))
@@ -24,38 +25,8 @@ def _trace(name: str) -> Path:
     return p
 
 
-def _streams(path: Path):
-    """Per-direction TCP payload (seq-ordered, retransmissions dropped), bytes tagged by frame."""
-    from scapy.all import IP, TCP, rdpcap
-
-    conns: dict[tuple, list] = {}
-    for i, p in enumerate(rdpcap(str(path)), 1):
-        if IP not in p or TCP not in p:
-            continue
-        t = p[TCP]
-        n = p[IP].len - p[IP].ihl * 4 - t.dataofs * 4
-        conns.setdefault((p[IP].src, t.sport, p[IP].dst, t.dport), []).append(
-            (t.seq, bytes(t.payload)[: max(n, 0)], i, int(t.flags))
-        )
-    out = {}
-    for key, segs in conns.items():
-        syn = [s for s in segs if s[3] & 0x02]
-        data_segs = [s for s in segs if s[1]]
-        if not data_segs:
-            continue
-        base = syn[0][0] + 1 if syn else min(s[0] for s in data_segs)
-        data, frames = bytearray(), []
-        for seq, pl, fr, _f in sorted(data_segs, key=lambda s: ((s[0] - base) & 0xFFFFFFFF, s[2])):
-            off = (seq - base) & 0xFFFFFFFF
-            if off + len(pl) <= len(data):
-                continue
-            if off > len(data):
-                break
-            new = pl[len(data) - off :]
-            data += new
-            frames += [fr] * len(new)
-        out[key] = (bytes(data), frames)
-    return out
+def _streams(path: Path) -> dict[tuple, tuple[bytes, list[int]]]:
+    return seq_streams(path)
 
 
 def _nbss(data: bytes, frames: list[int]):
