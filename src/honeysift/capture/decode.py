@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from honeysift.capture import kernels
 from honeysift.capture import linktypes as lt
 from honeysift.capture.table import (
     COLUMN_DTYPES,
@@ -75,7 +76,36 @@ def decode_frames(
     origlen: np.ndarray,
     linktype: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Decode all frames of one block; returns the packet-table columns (minus bookkeeping)."""
+    """Decode all frames of one block; returns the packet-table columns (minus bookkeeping).
+
+    With numba, the common layouts take the compiled one-pass decoder (capture/kernels.py)
+    and only the other rows go through the column passes below."""
+    cap = caplen.astype(np.int64)
+    if kernels.AVAILABLE and data_off.shape[0]:
+        cols = new_columns(data_off.shape[0])
+        cols["linktype"][:] = linktype
+        done = kernels.decode_common(buf, data_off, caplen, origlen, linktype, cols)
+        rest = np.flatnonzero(~done)
+        if rest.size:
+            sub = _decode_columns(buf, data_off[rest], caplen[rest], origlen[rest], linktype[rest])
+            for k, v in sub.items():
+                cols[k][rest] = v
+    else:
+        cols = _decode_columns(buf, data_off, caplen, origlen, linktype)
+    tunnels = _decapsulate(buf, data_off, cap, origlen, cols)
+    if tunnels is not None:
+        cols["_tunnels"] = tunnels
+    return cols
+
+
+def _decode_columns(
+    buf: np.ndarray,
+    data_off: np.ndarray,
+    caplen: np.ndarray,
+    origlen: np.ndarray,
+    linktype: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The column-pass decoder: any link type and layout (tunnels excepted)."""
     n = data_off.shape[0]
     cols = new_columns(n)
     cols["linktype"][:] = linktype
@@ -135,9 +165,6 @@ def decode_frames(
     status[frag & (status == ST_OK)] = ST_FRAGMENT
     cols["l4_off"][:] = np.minimum(l4, 0xFFFF)
     _transport(buf, data_off, cap, l4, ip_end, np.flatnonzero(status == ST_OK), cols)
-    tunnels = _decapsulate(buf, data_off, cap, origlen, cols)
-    if tunnels is not None:
-        cols["_tunnels"] = tunnels
     return cols
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from honeysift.capture import kernels
 from honeysift.capture.blocks import BlockFile, RawChunk
 from honeysift.errors import CaptureError
 
@@ -84,23 +85,14 @@ class PcapScanner:
         while True:
             bf.fill()
             buf = bf.buf
-            pos = bf.start
-            end = bf.end
-            offs: list[int] = []
-            append = offs.append
-            damaged = False
-            while pos + hl <= end:
-                incl = incl_at(buf, pos)[0]
-                if incl > limit:
-                    damaged = True
-                    break
-                nxt = pos + hl + incl
-                if nxt > end:
-                    break
-                append(pos)
-                pos = nxt
-            bf.start = pos
-            if offs:
+            if kernels.AVAILABLE:
+                offs, pos, damaged = kernels.walk_pcap(
+                    bf.array(), bf.start, bf.end, hl, limit, self.h.byte_order == ">"
+                )
+            else:
+                offs, pos, damaged = self._walk_python(buf, bf.start, bf.end)
+            bf.start = int(pos)
+            if len(offs):
                 yield self._chunk(bf, offs)
             if damaged:
                 if not self._resync(bf):
@@ -126,7 +118,23 @@ class PcapScanner:
                 if need > bf.block_size:
                     bf.fill(need)
 
-    def _chunk(self, bf: BlockFile, offs: list[int]) -> RawChunk:
+    def _walk_python(self, buf, pos: int, end: int) -> tuple[list[int], int, bool]:
+        """The record walk without numba (capture/kernels.py has the compiled one)."""
+        hl, limit, incl_at = self.hdr_len, self.max_record, self.incl_at
+        offs: list[int] = []
+        append = offs.append
+        while pos + hl <= end:
+            incl = incl_at(buf, pos)[0]
+            if incl > limit:
+                return offs, pos, True
+            nxt = pos + hl + incl
+            if nxt > end:
+                break
+            append(pos)
+            pos = nxt
+        return offs, pos, False
+
+    def _chunk(self, bf: BlockFile, offs) -> RawChunk:
         arr = bf.array()
         o = np.asarray(offs, dtype=np.int64)
         rows = np.lib.stride_tricks.sliding_window_view(arr, 16)[o]
