@@ -405,8 +405,8 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
       honeysift flows sotm27.pcap --format zeek -o conn.log && zeek-cut id.orig_h conn_state < conn.log
       honeysift flows sotm27.pcap udp port 1434 --json | jq -r .orig_h | sort -u
     """
-    from honeysift.flows import build_flows
-    from honeysift.flows.render import write
+    from honeysift.flows import build_flows, iter_flows
+    from honeysift.flows.render import write, write_stream
 
     if as_json:
         fmt = "json"
@@ -416,16 +416,19 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
     progress = Progress("building flows", enabled=True)
     with _open(capture, progress) as cap:
         chunks = (cap.select(t, flt) for t in cap.chunks()) if flt is not None else cap
-        result = build_flows(
-            chunks, reader=cap.frame_bytes, tcp_timeout=tcp_timeout, udp_timeout=udp_timeout
-        )
-        progress.done()
-        if output:
-            mode = "wb" if fmt == "parquet" else "w"
-            with open(output, mode) as out:
+        opts = {"reader": cap.frame_bytes, "tcp_timeout": tcp_timeout, "udp_timeout": udp_timeout}
+        out = open(output, "wb" if fmt == "parquet" else "w") if output else sys.stdout  # noqa: SIM115
+        try:
+            if fmt == "table":  # column widths need every row
+                result = build_flows(chunks, **opts)
+                progress.done()
                 write(result, fmt, out)
-        else:
-            write(result, fmt, sys.stdout)
+            else:  # written as flows end: memory holds the live flows, not the whole table
+                write_stream(iter_flows(chunks, **opts), fmt, out)
+                progress.done()
+        finally:
+            if output:
+                out.close()
         status = report_warnings(cap)
     sys.exit(status)
 

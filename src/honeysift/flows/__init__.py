@@ -153,11 +153,12 @@ class FlowResult:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        dec: dict[str, Callable[[], Any]] = {
-            k: (lambda k=k: LABELS[k][self.codes[k]]) for k in LABELS
-        }
-        dec["history"] = lambda: self.codes["history"].to_numpy(zero_copy_only=False).astype(object)
-        dec["uid"] = lambda: self.codes["uid"].astype("U12").astype(object)
+        # the decoders close over the codes, not self: a reference cycle would keep every
+        # batch of iter_flows alive until the cyclic collector happened to run
+        codes = self.codes
+        dec: dict[str, Callable[[], Any]] = {k: (lambda k=k: LABELS[k][codes[k]]) for k in LABELS}
+        dec["history"] = lambda: codes["history"].to_numpy(zero_copy_only=False).astype(object)
+        dec["uid"] = lambda: codes["uid"].astype("U12").astype(object)
         self.columns = Columns(self.numeric, dec)
 
     def __len__(self) -> int:
@@ -244,7 +245,28 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
     defaults to the Capture's own when *chunks* is a Capture. Chunks are read one ahead in a
     background thread, so decoding overlaps flow building (numpy releases the GIL).
     """
+    builder, it = _builder(chunks, reader, FlowOptions(**options))
+    batches = list(iter_batches(_prefetch(it), builder))
+    return _assemble(batches, builder)
+
+
+def iter_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) -> Iterator[FlowResult]:
+    """The flow records of :func:`build_flows` in batches, each yielded as soon as its flows
+    have ended (timed out, closed, or the capture ended): memory holds the live flows and one
+    batch, not the whole table. Batches come in the order their flows ended (as Zeek writes
+    conn.log and argus its records), each sorted by start time. ``packet_flows`` needs the
+    whole table: use :func:`build_flows` for it."""
     opts = FlowOptions(**options)
+    if opts.packet_flows:
+        raise ValueError("packet_flows needs build_flows (the whole table)")
+    builder, it = _builder(chunks, reader, opts)
+    for batch in iter_batches(_prefetch(it), builder):
+        if len(batch["start_ns"]):
+            yield _assemble([batch], builder)
+
+
+def _builder(chunks: Any, reader: Reader | None, opts: FlowOptions):
+    """(FlowBuilder, chunk iterable) for what build_flows accepts."""
     source = chunks
     if hasattr(chunks, "chunks") and hasattr(chunks, "frame_bytes"):
         reader = reader or chunks.frame_bytes
@@ -255,9 +277,7 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
         it = chunks
         # a Capture's bound frame_bytes tells which file the chunks come from
         source = getattr(reader, "__self__", None)
-    builder = FlowBuilder(opts, reader, _mapped(source))
-    batches = list(iter_batches(_prefetch(it), builder))
-    return _assemble(batches, builder)
+    return FlowBuilder(opts, reader, _mapped(source)), it
 
 
 def _prefetch(it: Iterable[PacketTable], depth: int = 2) -> Iterator[PacketTable]:
@@ -308,7 +328,12 @@ def _mapped(cap: Any) -> str | None:
         return None
 
 
-def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> FlowResult:
+def empty_result() -> FlowResult:
+    """A flow table with no rows (the columns and types of any other)."""
+    return _assemble([], None)
+
+
+def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder | None) -> FlowResult:
     import pyarrow as pa
 
     from honeysift.flows.build import empty_batch
@@ -343,7 +368,7 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder) -> Flo
     codes["history"] = hist.take(pa.array(hidx))
     codes["uid"] = uid_bytes(cols)
     res = FlowResult(codes, cols)
-    if builder.opt.packet_flows:
+    if builder is not None and builder.opt.packet_flows:
         # pk_flow holds flow numbers in batch order = the order of the history letters
         rank = np.empty(len(order), np.int64)
         rank[hidx] = np.arange(len(order))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS, FlowResult, kernels
+from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS, FlowResult, empty_result, kernels
 from honeysift.flows import text as tx
 from honeysift.safe_text import safe
 
@@ -174,6 +174,10 @@ def write_csv(flows: FlowResult, out: IO[str]) -> None:
     needs CSV quoting (names, numbers, addresses, history letters). With numba, rows are
     printed by a compiled loop (kernels.csv_rows, same text); else by pyarrow's CSV writer."""
     out.write(",".join(COLUMNS) + "\n")
+    _csv_body(flows, out)
+
+
+def _csv_body(flows: FlowResult, out: IO[str]) -> None:
     if COMPILED_CSV and kernels.csv_rows is not None:
         _write_slices(out, lambda sl: _csv_compiled(flows, sl), len(flows), CSV_SLICE)
         return
@@ -349,6 +353,12 @@ _ZEEK_PROTO = np.array(
 def write_zeek(flows: FlowResult, out: IO[str], open_time: float | None = None) -> None:
     """Zeek conn.log (ASCII writer format, readable by zeek-cut). Duration, orig_bytes and
     resp_bytes are unset when the duration is 0, as Zeek logs them."""
+    stamp = _zeek_header(out, open_time)
+    _zeek_body(flows, out)
+    out.write(f"#close\t{stamp}\n")
+
+
+def _zeek_header(out: IO[str], open_time: float | None = None) -> str:
     stamp = time.strftime(
         "%Y-%m-%d-%H-%M-%S", time.gmtime(open_time if open_time is not None else time.time())
     )
@@ -356,6 +366,10 @@ def write_zeek(flows: FlowResult, out: IO[str], open_time: float | None = None) 
     out.write(f"#path\tconn\n#open\t{stamp}\n")
     out.write("#fields\t" + "\t".join(f for f, _ in ZEEK_FIELDS) + "\n")
     out.write("#types\t" + "\t".join(t for _, t in ZEEK_FIELDS) + "\n")
+    return stamp
+
+
+def _zeek_body(flows: FlowResult, out: IO[str]) -> None:
     svc = np.array([_zeek_escape(s) or "-" for s in LABELS["service"]], dtype=object)
     c = flows.numeric
     for sl in _slices(len(flows)):
@@ -394,7 +408,6 @@ def write_zeek(flows: FlowResult, out: IO[str], open_time: float | None = None) 
             {f: dash if a is None else a for (f, _), a in zip(ZEEK_FIELDS, cols, strict=True)}
         )
         _write_delimited(out, t, "\t")
-    out.write(f"#close\t{stamp}\n")
 
 
 def write_parquet(flows: FlowResult, out: IO[bytes]) -> None:
@@ -411,6 +424,39 @@ WRITERS = {
     "zeek": write_zeek,
     "parquet": write_parquet,
 }
+
+
+def write_stream(batches: Iterable[FlowResult], fmt: str, out: IO) -> int:
+    """Write flow batches (flows.iter_flows) as they come, in one file of format *fmt* (csv,
+    json, zeek, parquet; the aligned table needs every row for its widths: use :func:`write`).
+    Returns the number of flows written."""
+    n = 0
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        writer = None
+        for b in batches:
+            t = b.to_arrow()
+            writer = writer or pq.ParquetWriter(out, t.schema)
+            writer.write_table(t)
+            n += len(b)
+        if writer is None:
+            pq.write_table(empty_result().to_arrow(), out)
+        else:
+            writer.close()
+        return n
+    if fmt not in ("csv", "json", "zeek"):
+        raise ValueError(f"format {fmt!r} cannot be streamed; choose csv, json, zeek or parquet")
+    stamp = _zeek_header(out) if fmt == "zeek" else None
+    if fmt == "csv":
+        out.write(",".join(COLUMNS) + "\n")
+    body = {"csv": _csv_body, "json": write_jsonl, "zeek": _zeek_body}[fmt]
+    for b in batches:
+        body(b, out)
+        n += len(b)
+    if stamp is not None:
+        out.write(f"#close\t{stamp}\n")
+    return n
 
 
 def write(flows: FlowResult, fmt: str, out: IO) -> None:
