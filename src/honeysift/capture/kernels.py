@@ -1,5 +1,5 @@
-"""Compiled per-record loops of the reader (numba): the pcap record walk and the decode of
-the common frame layouts.
+"""Compiled per-record loops of the reader (numba): the pcap record walk, the pcapng walk
+over runs of Enhanced Packet Blocks, and the decode of the common frame layouts.
 
 Why compiled: walking pcap records is inherently sequential (each record's length says where
 the next begins), so numpy cannot do it; in Python it costs ~0.4 us per record, the largest
@@ -242,12 +242,48 @@ def decode_common(buf, data_off, caplen, origlen, linktype, cols) -> np.ndarray:
     )
 
 
+def _walk_epb(buf, pos, end, big, max_block):
+    """Offsets and lengths of the run of well-formed pcapng Enhanced Packet Blocks starting at
+    *pos*; stops at anything else (another block type, a bad or cut length), which the
+    Python scanner then handles. Returns (offsets, lengths, next position)."""
+    cap = max(16, (end - pos) // 64 + 16)
+    offs = np.empty(cap, np.int64)
+    lens = np.empty(cap, np.int64)
+    n = 0
+    while pos + 12 <= end:
+        if _u32(buf, pos, big) != 6:
+            break
+        blen = np.int64(_u32(buf, pos + 4, big))
+        if blen < 12 or blen % 4 or blen > max_block or pos + blen > end:
+            break
+        if np.int64(_u32(buf, pos + blen - 4, big)) != blen:
+            break
+        if n == cap:
+            o2 = np.empty(cap * 2, np.int64)
+            l2 = np.empty(cap * 2, np.int64)
+            o2[:n] = offs[:n]
+            l2[:n] = lens[:n]
+            offs, lens = o2, l2
+            cap *= 2
+        offs[n] = pos
+        lens[n] = blen
+        n += 1
+        pos += blen
+    return offs[:n], lens[:n], pos
+
+
+def walk_epb(buf: np.ndarray, pos: int, end: int, big: bool, max_block: int):
+    """See :func:`_walk_epb` (compiled when numba is installed)."""
+    return _walk_epb_c(buf, pos, end, big, max_block)
+
+
 if AVAILABLE:
     _u32 = njit(cache=True, nogil=True, inline="always")(_u32)
     _walk_pcap_c = njit(cache=True, nogil=True)(_walk_pcap)
+    _walk_epb_c = njit(cache=True, nogil=True)(_walk_epb)
     _be16 = njit(cache=True, nogil=True, inline="always")(_be16)
     _be32 = njit(cache=True, nogil=True, inline="always")(_be32)
     _be64 = njit(cache=True, nogil=True, inline="always")(_be64)
     _decode_common_c = njit(cache=True, nogil=True)(_decode_common)
 else:  # pragma: no cover
-    _walk_pcap_c = _decode_common_c = None
+    _walk_pcap_c = _walk_epb_c = _decode_common_c = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from honeysift.capture import kernels
 from honeysift.capture.blocks import BlockFile, RawChunk
 from honeysift.errors import CaptureError
 
@@ -135,7 +136,16 @@ class PcapngScanner:
             lens: list[int] = []
             damaged = None
             new_section = False
+            fast = kernels.AVAILABLE
+            runs: list[tuple[np.ndarray, np.ndarray]] = []
             while pos + 12 <= end:
+                if fast:  # runs of well-formed EPBs in one compiled loop
+                    o, ln, pos = kernels.walk_epb(bf.array(), pos, end, order == ">", MAX_BLOCK)
+                    pos = int(pos)
+                    if len(o):
+                        runs.append((o, ln))
+                    if pos + 12 > end:
+                        break
                 btype, blen = hdr(buf, pos)
                 if btype == SHB:
                     new_section = True
@@ -163,7 +173,10 @@ class PcapngScanner:
                     self.unknown_blocks += 1
                 pos += blen
             bf.start = pos
-            if epb or spb or opb:
+            if runs:
+                epb = np.concatenate([o for o, _ in runs] + [np.asarray(epb, np.int64)])
+                lens = np.concatenate([ln for _, ln in runs] + [np.asarray(lens, np.int64)])
+            if len(epb) or spb or opb:
                 yield self._chunk(bf, epb, lens, spb, opb)
             if new_section:
                 blen = self._read_shb(buf, pos, end)
@@ -201,14 +214,14 @@ class PcapngScanner:
                     bf.fill(blen)
 
     def _chunk(
-        self, bf: BlockFile, epb: list[int], lens: list[int], spb: list[int], opb: list[int]
+        self, bf: BlockFile, epb, lens, spb: list[int], opb: list[int]
     ) -> RawChunk:
         arr = bf.array()
         win = np.lib.stride_tricks.sliding_window_view(arr, 28)
         u4 = np.dtype(self.order + "u4")
         u2 = np.dtype(self.order + "u2")
         parts = []
-        if epb:
+        if len(epb):
             o = np.asarray(epb, dtype=np.int64)
             r = win[o]
             w = r.view(u4)  # (n, 7): type, len, iface, hi, lo, caplen, origlen
