@@ -32,6 +32,8 @@ def needs_escape(text: str) -> bool:
 
 def safe(text: str, *, keep_newlines: bool = False) -> str:
     """Return *text* with every control character shown as a visible ``\\xNN`` escape."""
+    if text.isascii() and text.isprintable():  # the common case, decided in C
+        return text
     if keep_newlines:
         return "\n".join(_UNSAFE.sub(_escape, part) for part in text.split("\n"))
     return _UNSAFE.sub(_escape, text)

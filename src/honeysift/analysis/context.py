@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from honeysift.capture.reader import Capture
+from honeysift.iprange import RangeSet
 from honeysift.pipeline import Pipeline
 from honeysift.streams.extract import DirectionStream
+
+_V4_MAPPED = 0xFFFF << 32
 
 #: Reassembled stream content kept in memory at once by the analysis (bytes).
 STREAM_CACHE_BYTES = 256 << 20
@@ -30,6 +33,7 @@ class AnalysisContext:
     _loaded: set[int] = field(default_factory=set)
     _hp_cache: dict[str, bool] = field(default_factory=dict)
     _cached_bytes: int = 0
+    _hp_set: RangeSet | None = None
 
     def __post_init__(self) -> None:
         self._nets = [ipaddress.ip_network(h, strict=False) for h in self.honeypots]
@@ -51,24 +55,15 @@ class AnalysisContext:
 
     def honeypot_mask(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Vectorized :meth:`is_honeypot` over address halves (the table's representation)."""
-        out = np.zeros(hi.shape[0], dtype=bool)
-        for n in self._nets:
-            if n.version == 4:
-                m = np.uint64((0xFFFFFFFF << (32 - n.prefixlen)) & 0xFFFFFFFF)
-                net = np.uint64(int(n.network_address))
-                out |= (
-                    (hi == 0)
-                    & ((lo >> np.uint64(32)) == 0xFFFF)
-                    & ((lo & np.uint64(0xFFFFFFFF) & m) == net)
-                )
-            else:
-                full = (1 << 128) - (1 << (128 - n.prefixlen)) if n.prefixlen else 0
-                mh, ml = np.uint64(full >> 64), np.uint64(full & 0xFFFFFFFFFFFFFFFF)
-                v = int(n.network_address)
-                out |= ((hi & mh) == np.uint64(v >> 64)) & (
-                    (lo & ml) == np.uint64(v & 0xFFFFFFFFFFFFFFFF)
-                )
-        return out
+        if self._hp_set is None:
+            ranges = []
+            for n in self._nets:
+                a, b = int(n.network_address), int(n.broadcast_address)
+                if n.version == 4:
+                    a, b = a | _V4_MAPPED, b | _V4_MAPPED
+                ranges.append((a, b))
+            self._hp_set = RangeSet(ranges)
+        return self._hp_set.mask(hi, lo)
 
     # -- flows ---------------------------------------------------------------------------------
     def flows_where(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from honeysift.iprange import RangeSet
+
 # -- variables -------------------------------------------------------------------------------
 
 #: Defaults as in snort.conf / suricata.yaml (HOME_NET is replaced by the honeypot addresses).
@@ -143,6 +145,7 @@ class AddrSpec:
     subs: list[AddrSpec] = field(default_factory=list)
     neg: list[AddrSpec] = field(default_factory=list)
     text: str = "any"
+    _set: tuple[int, RangeSet] | None = field(default=None, repr=False, compare=False)
 
     def contains(self, key: int) -> bool:
         pos = (
@@ -158,20 +161,14 @@ class AddrSpec:
         if self.any or (not self.ranges and not self.subs):
             m = np.ones(n, dtype=bool)
         else:
-            m = np.zeros(n, dtype=bool)
-            for a, b in self.ranges:
-                ah, al, bh, bl = a >> 64, a & _M64, b >> 64, b & _M64
-                ge = (hi > ah) | ((hi == ah) & (lo >= al))
-                le = (hi < bh) | ((hi == bh) & (lo <= bl))
-                m |= ge & le
+            if self._set is None or self._set[0] != len(self.ranges):
+                self._set = (len(self.ranges), RangeSet(self.ranges))
+            m = self._set[1].mask(hi, lo)
             for s in self.subs:
                 m |= s.mask(hi, lo)
         for s in self.neg:
             m &= ~s.mask(hi, lo)
         return m
-
-
-_M64 = (1 << 64) - 1
 
 
 @dataclass(slots=True)
@@ -261,6 +258,8 @@ def _parse_set(text: str, variables: dict[str, str], depth: int, cls, what: str,
                 spec.any = True
             elif not sub.ranges and not sub.subs and not sub.any and sub.neg:
                 spec.neg.extend(sub.neg)
+            elif sub.ranges and not sub.subs and not sub.any and not sub.neg:
+                spec.ranges.extend(sub.ranges)  # a plain item: one range set, one lookup
             else:
                 spec.subs.append(sub)
         if spec.neg and not spec.subs and not spec.ranges:

@@ -45,10 +45,19 @@ VERDICT_ORDER = ("succeeded", "unknown", "failed", "not-attacked")
 
 def sanitize(obj: Any) -> Any:
     """A copy of *obj* (JSON-like) with every string, key included, passed through safe()."""
+    t = type(obj)  # exact type checks first: a report has millions of nodes
+    if t is str:
+        return safe(obj)
+    if t is int or t is float or t is bool or obj is None:
+        return obj
+    if t is list or t is tuple:
+        if all(type(v) is int for v in obj):  # frame lists
+            return list(obj)
+        return [sanitize(v) for v in obj]
+    if t is dict or isinstance(obj, dict):
+        return {(safe(k) if isinstance(k, str) else k): sanitize(v) for k, v in obj.items()}
     if isinstance(obj, str):
         return safe(obj)
-    if isinstance(obj, dict):
-        return {(safe(k) if isinstance(k, str) else k): sanitize(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [sanitize(v) for v in obj]
     return obj
@@ -134,14 +143,18 @@ def group_findings(findings: list[dict], skip_hosts: Iterable[str] = ()) -> list
     ``hosts`` collects the hosts they name, less *skip_hosts* (the honeypots)."""
     skip = set(skip_hosts)
     groups: dict[tuple[str, str], dict] = {}
+    seen: dict[tuple[str, str], set] = {}
     for f in findings:
         key = (str(f.get("severity")), str(f.get("title")))
         g = groups.get(key)
         if g is None:
             groups[key] = g = {"finding": f, "count": 0, "hosts": []}
+            seen[key] = set()
         g["count"] += 1
+        have = seen[key]
         for h in f.get("hosts") or []:
-            if h not in g["hosts"] and h not in skip:
+            if h not in have and h not in skip:
+                have.add(h)
                 g["hosts"].append(h)
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     return sorted(groups.values(), key=lambda g: rank.get(g["finding"].get("severity"), 9))
