@@ -1078,8 +1078,9 @@ def analyze_smb(ctx: AnalysisContext) -> AnalyzerResult:
     by_port.update(_smb_by_content(ctx))
     ctx.load_streams([fi for flows in by_port.values() for fi in flows])
     all_sessions: list[_Session] = []
+    start = ctx.flows.numeric["start_ns"]
     for port in sorted(by_port):
-        flows = sorted(by_port[port], key=lambda i: float(ctx.row(i)["start"]))
+        flows = sorted(by_port[port], key=lambda i: int(start[i]))
         sessions = [_session(ctx, fi, port, contexts, budget) for fi in flows]
         all_sessions.extend(sessions)
         for hp in sorted({s.server for s in sessions}):
