@@ -568,29 +568,39 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
             alerts=alerts,
         )
         data = report.to_dict()
-        if outdir:
-            from honeysift.report.writer import write_report
+        from honeysift.report.present import shared_sanitize
 
-            paths = write_report(data, report.files, outdir)
-        if as_json:
-            click.echo(json.dumps(data, indent=1, default=str))
-        else:
-            try:
-                from honeysift.report.terminal import render_summary
-
-                click.echo(render_summary(data))
-            except ImportError:
-                click.echo(json.dumps(data["answers"], indent=1, default=str))
-            if outdir:
-                click.echo(
-                    "\nwritten: "
-                    + ", ".join(str(p) for p in paths.values())
-                    + f" and {len(report.files)} carved file(s) under {os.path.join(outdir, 'files')}"
-                )
+        with shared_sanitize():
+            _analyze_output(data, report.files, outdir, as_json)
         for err in report.analysis_errors:
             _err(f"warning: analysis step failed: {err}")
         status = report_warnings(cap)
     sys.exit(status)
+
+
+def _analyze_output(data: dict, files: list, outdir: str | None, as_json: bool) -> None:
+    """report.md/.html/.json and the carved files under OUTDIR, then the terminal summary
+    (or the JSON report); the renderers share one sanitised copy of the report."""
+    paths = {}
+    if outdir:
+        from honeysift.report.writer import write_report
+
+        paths = write_report(data, files, outdir)
+    if as_json:
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
+    try:
+        from honeysift.report.terminal import render_summary
+
+        click.echo(render_summary(data))
+    except ImportError:
+        click.echo(json.dumps(data["answers"], indent=1, default=str))
+    if outdir:
+        click.echo(
+            "\nwritten: "
+            + ", ".join(str(p) for p in paths.values())
+            + f" and {len(files)} carved file(s) under {os.path.join(outdir, 'files')}"
+        )
 
 
 @main.command()

@@ -427,3 +427,19 @@ def test_renderers_survive_odd_leaf_values(example, leaf_paths, data):
     for render in RENDERERS:
         out = render(rep)
         assert "\x1b" not in out
+
+
+def test_renderers_share_one_sanitised_copy(scenario, monkeypatch):
+    """Inside shared_sanitize the report is cleaned once for all three renderers, and each
+    renders exactly what it renders on its own."""
+    from honeysift.report import present
+
+    _, report = scenario
+    alone = (render_markdown(report), render_html(report), render_summary(report))
+    calls = []
+    real = present.sanitize
+    monkeypatch.setattr(present, "sanitize", lambda obj: calls.append(obj is report) or real(obj))
+    with present.shared_sanitize():
+        shared = (render_markdown(report), render_html(report), render_summary(report))
+    assert sum(calls) == 1  # the whole report once (the rest are its recursive calls)
+    assert shared == alone

@@ -64,7 +64,7 @@ def _env() -> jinja2.Environment:
 
 
 def render_html(report: dict) -> str:
-    r = p.sanitize(report)
+    r = p.sanitized(report)
     services = r.get("services") or []
     ctx = {
         "r": r,

@@ -31,7 +31,7 @@ from honeysift.report.present import (
     kbps,
     num,
     rpc_summary,
-    sanitize,
+    sanitized,
     service_label,
     smb_sessions,
     when,
@@ -133,7 +133,7 @@ class _Doc:
 
 
 def render_markdown(report: dict) -> str:
-    r = sanitize(report)
+    r = sanitized(report)
     d = _Doc()
     _header(d, r)
     _answers(d, r)

@@ -9,7 +9,9 @@ its own escaping (Markdown, HTML).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from honeysift.report.timefmt import iso
@@ -61,6 +63,32 @@ def sanitize(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [sanitize(v) for v in obj]
     return obj
+
+
+_SHARED: ContextVar[dict | None] = ContextVar("honeysift_sanitized", default=None)
+
+
+@contextmanager
+def shared_sanitize() -> Iterator[None]:
+    """Within this block, :func:`sanitized` cleans each report once for all renderers (the
+    report must not change inside it). ``analyze`` renders markdown, HTML and the terminal
+    summary of a report with millions of values: three full passes otherwise."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def sanitized(report: dict) -> Any:
+    """:func:`sanitize` of *report*, shared inside :func:`shared_sanitize`."""
+    cache = _SHARED.get()
+    if cache is None:
+        return sanitize(report)
+    hit = cache.get(id(report))
+    if hit is None or hit[0] is not report:
+        hit = cache[id(report)] = (report, sanitize(report))
+    return hit[1]
 
 
 def when(ts: float | int | None, digits: int = 0) -> str:

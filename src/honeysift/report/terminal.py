@@ -18,7 +18,7 @@ from honeysift.report.present import (
     join,
     kbps,
     num,
-    sanitize,
+    sanitized,
     service_label,
     when,
 )
@@ -32,7 +32,7 @@ def _cut(value: object, width: int = 110) -> str:
 
 
 def render_summary(report: dict) -> str:
-    r = sanitize(report)
+    r = sanitized(report)
     out: list[str] = []
     add = out.append
     cap = r.get("capture") or {}
