@@ -340,18 +340,23 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder | None)
 
     if not batches:
         batches = [empty_batch()]
+    multi = len(batches) > 1
     keys = [k for k in batches[0] if not k.startswith("_")]
-    # batches are each sorted by start time, then first frame: the stable sorts below merge
-    # their runs, and the gathers read each batch front to back
-    ff = np.concatenate([b["first_frame"] for b in batches])
-    order = np.argsort(ff, kind="stable")
-    st = np.concatenate([b["start_ns"] for b in batches])[order]
-    order = order[np.argsort(st, kind="stable")]
-    del ff, st
     cols = {}
-    for k in keys:
-        cols[k] = np.concatenate([b.pop(k) for b in batches])[order]
-        _trim()  # hand the batches' freed columns back as they go
+    if not multi:  # one batch (iter_flows) is sorted already: take it as it is
+        order = np.arange(len(batches[0]["start_ns"]))
+        cols = {k: batches[0].pop(k) for k in keys}
+    else:
+        # batches are each sorted by start time, then first frame: the stable sorts below
+        # merge their runs, and the gathers read each batch front to back
+        ff = np.concatenate([b["first_frame"] for b in batches])
+        order = np.argsort(ff, kind="stable")
+        st = np.concatenate([b["start_ns"] for b in batches])[order]
+        order = order[np.argsort(st, kind="stable")]
+        del ff, st
+        for k in keys:
+            cols[k] = np.concatenate([b.pop(k) for b in batches])[order]
+            _trim()  # hand the batches' freed columns back as they go
     # history letters are in flow order within each batch; _hist_idx maps sorted rows to them
     base = np.cumsum([0] + [len(b["_hist_len"]) for b in batches[:-1]])
     hidx = np.concatenate([b.pop("_hist_idx") + o for b, o in zip(batches, base, strict=True)])
@@ -365,7 +370,8 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder | None)
     hist = kind.from_buffers(len(hlen), pa.py_buffer(offs), pa.py_buffer(data))
     hidx = hidx[order]
     codes: dict[str, Any] = {k: cols.pop(k) for k in LABELS}
-    codes["history"] = hist.take(pa.array(hidx))
+    in_order = len(hidx) == 0 or bool((hidx == np.arange(len(hidx))).all())
+    codes["history"] = hist if in_order else hist.take(pa.array(hidx))
     codes["uid"] = uid_bytes(cols)
     res = FlowResult(codes, cols)
     if builder is not None and builder.opt.packet_flows:
@@ -379,5 +385,6 @@ def _assemble(batches: list[dict[str, np.ndarray]], builder: FlowBuilder | None)
             pf[fr] = rank[np.concatenate(builder.pk_flow)]
             pd[fr] = np.concatenate(builder.pk_dir)
         res.packet_flow, res.packet_dir = pf, pd
-    _trim()
+    if multi:
+        _trim()
     return res
