@@ -249,6 +249,18 @@ class Capture:
         return self.frame_bytes(int(table.offset[i]) + start, avail)
 
 
+def drop_pages(mm) -> None:
+    """Take the pages a read-only capture map has touched out of this process's resident set.
+    They stay in the page cache (the next access maps them back without disk I/O); without
+    this, a pass over a big capture through one map counts the whole file as our memory."""
+    if isinstance(mm, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+#: Bytes read through a capture map between two drop_pages calls.
+DROP_EVERY = 64 << 20
+
+
 def _merge_tunnels(tunnels: dict | None, from_frags: list | None) -> dict | None:
     """Add the outer layers found inside reassembled datagrams to the chunk's tunnel table."""
     if not from_frags:

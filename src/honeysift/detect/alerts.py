@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from honeysift.capture.reader import Capture
+from honeysift.capture.reader import Capture, drop_pages
 from honeysift.capture.table import ST_OK, halves_to_addr
 from honeysift.detect.match import BufferMatch, header_mask, rule_buffers_match
 from honeysift.detect.prefilter import Prefilter
@@ -282,6 +282,7 @@ def _collect(cap: Capture, pipe: Pipeline, engine: Engine, flt) -> list[_Match]:
                 t = cap.select(table, flt)
                 if len(t):
                     _packet_chunk(t, mm, pf, pdir, est_after, engine, out)
+                drop_pages(mm)
         if engine.http or engine.stream:
             _streams(pipe, engine, est_after, out, flt)
     finally:

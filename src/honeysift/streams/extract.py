@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from honeysift.capture.reader import Capture
+from honeysift.capture.reader import DROP_EVERY, Capture, drop_pages
 from honeysift.capture.table import ST_OK
 from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD, ReassembledStream, reassemble_direction
 
@@ -197,6 +197,10 @@ class SegmentIndex:
         poff, capl, framel = c["poff"], c["cap"], c["frame"]
         flags_l = c["flags"]
         extra = self.extra
+        # Pages read through the map stay ours until dropped (callers ask for many flows, and
+        # a long flow's segments are spread over the file): a read maps its bytes and up to
+        # 64 KiB around them (the kernel's fault-around), so budget that much per read.
+        read = [0]
         for g in self.groups_for(flows).tolist():
             s, e = int(self.starts[g]), int(self.ends[g])
             if self.wire_sum[g] == 0 and not include_empty:
@@ -209,7 +213,13 @@ class SegmentIndex:
                 if po[i] < 0:
                     return extra.get(fr[i], b"")
                 n = cl[i]
-                return mm[po[i] : po[i] + n] if n > 0 else b""
+                if n <= 0:
+                    return b""
+                read[0] += n + (64 << 10)
+                if read[0] > DROP_EVERY:
+                    drop_pages(mm)
+                    read[0] = 0
+                return mm[po[i] : po[i] + n]
 
             if self.simple[g] and self.wire_sum[g] <= spill_threshold:
                 stream = _concatenate(c, s, e, payload, flags_l[s:e].tolist())
