@@ -485,8 +485,8 @@ class _Outbound:
         f = ctx.flows
         idx = ctx.flows_where(inbound=False)
         rh, start = f.column("resp_h"), f.column("start")
-        proto, rp, uid = f.columns["proto"], f.columns["resp_p"], f.column("uid")
-        return cls([(float(start[i]), int(proto[i]), rh[i], int(rp[i]), str(uid[i])) for i in idx])
+        proto, rp, uid = f.columns["proto"], f.columns["resp_p"], ctx.pipe.uid
+        return cls([(float(start[i]), int(proto[i]), rh[i], int(rp[i]), uid(i)) for i in idx])
 
     def after(self, t: float, proto: int | None = None, port: int | None = None) -> list:
         return [

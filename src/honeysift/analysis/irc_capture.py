@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
+from honeysift.analysis.flowsel import flows_by_service
 from honeysift.analysis.irc import IRC_PORTS, IrcReport, analyze_irc, conversation_from_streams
 from honeysift.pipeline import Pipeline
 
 
 def irc_flows(pipe: Pipeline) -> list[int]:
     """TCP flows on IRC ports, or whose payload the flow table recognised as IRC."""
-    flows = pipe.flows
-    c = flows.columns
-    proto = c["proto"].tolist()
-    op, rp = c["orig_p"].tolist(), c["resp_p"].tolist()
-    svc = flows.column("service")
-    return [
-        i
-        for i in range(len(flows))
-        if proto[i] == 6 and (rp[i] in IRC_PORTS or op[i] in IRC_PORTS or "irc" in str(svc[i]))
-    ]
+    return flows_by_service(pipe.flows, 6, IRC_PORTS, "irc", either_port=True)
 
 
 def irc_report(pipe: Pipeline, link_kbps: float = 56.0) -> IrcReport:

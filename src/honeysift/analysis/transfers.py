@@ -31,9 +31,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.flowsel import flows_by_service
 from honeysift.analysis.magic import file_type
 from honeysift.analysis.model import AnalyzerResult, CarvedFile, Evidence, Finding, TimelineEvent
+from honeysift.capture.table import addr_to_halves, halves_to_addr
 from honeysift.protocols import ftp as F
 from honeysift.protocols import irc as I
 from honeysift.safe_text import safe_bytes
@@ -108,40 +112,60 @@ def _t(b: bytes | None) -> str | None:
 
 
 class _FlowIndex:
-    """TCP flows by (responder address, responder port) and by port, in start order."""
+    """TCP flows by responder port (and address), in start order, to find a data connection.
+
+    Built on first use (most captures have no FTP or DCC transfer) from the numeric columns:
+    no text column of the flow table is materialised."""
 
     def __init__(self, ctx: AnalysisContext) -> None:
-        f = ctx.flows
-        c = f.columns
-        self.start = f.column("start")
-        self.rh = f.column("resp_h")
-        self.oh = f.column("orig_h")
-        self.uid = f.column("uid")
-        self.by_addr: dict[tuple[str, int], list[int]] = {}
-        self.by_port: dict[int, list[int]] = {}
-        proto, rp = c["proto"].tolist(), c["resp_p"].tolist()
-        for i in range(len(f)):
-            if proto[i] != 6:
+        self.ctx = ctx
+        self._order: np.ndarray | None = None
+        self._ports: np.ndarray | None = None
+
+    def _port_flows(self, port: int) -> np.ndarray:
+        """TCP flows with this responder port, in flow-table (= start) order."""
+        c = self.ctx.flows.numeric
+        if self._order is None:
+            tcp = np.flatnonzero(c["proto"] == 6)
+            self._order = tcp[np.argsort(c["resp_p"][tcp], kind="stable")]
+            self._ports = c["resp_p"][self._order]
+        assert self._ports is not None
+        a, b = np.searchsorted(self._ports, [port, port + 1])
+        return self._order[a:b]
+
+    def _resp_in(self, flows: np.ndarray, addrs: set[str]) -> np.ndarray:
+        c = self.ctx.flows.numeric
+        hi, lo = c["resp_hi"][flows], c["resp_lo"][flows]
+        m = np.zeros(flows.shape[0], dtype=bool)
+        for a in addrs:
+            try:
+                h, low = addr_to_halves(a)
+            except ValueError:  # an attacker's address text that is no address
                 continue
-            self.by_addr.setdefault((self.rh[i], rp[i]), []).append(i)
-            self.by_port.setdefault(rp[i], []).append(i)
-        for lst in (*self.by_addr.values(), *self.by_port.values()):
-            lst.sort(key=lambda i: float(self.start[i]))
+            m |= (hi == np.uint64(h)) & (lo == np.uint64(low))
+        return m
 
     def find(
         self, addr: str | None, port: int, after: float, used: set[int], peers: set[str] | None
     ) -> int | None:
-        cands = self.by_addr.get((addr, port), []) if addr else []
-        if not cands:  # NAT or EPSV without address: by port, between the two peers if known
-            cands = [
-                i
-                for i in self.by_port.get(port, [])
-                if peers is None or {self.oh[i], self.rh[i]} <= peers or self.rh[i] in peers
-            ]
-        for i in cands:
-            if i not in used and float(self.start[i]) >= after - 1.0:
+        if not 0 <= port <= 0xFFFF:
+            return None
+        on_port = self._port_flows(port)
+        cands = on_port[self._resp_in(on_port, {addr})] if addr else on_port[:0]
+        if not cands.size:  # NAT or EPSV without address: by port, to one of the two peers
+            cands = on_port if peers is None else on_port[self._resp_in(on_port, peers)]
+        start = self.ctx.flows.numeric["start_ns"]
+        for i in cands.tolist():
+            if i not in used and float(start[i]) / 1e9 >= after - 1.0:
                 return i
         return None
+
+    def orig_h(self, i: int) -> str:
+        c = self.ctx.flows.numeric
+        return halves_to_addr(c["orig_hi"][i], c["orig_lo"][i])
+
+    def uid(self, i: int) -> str:
+        return self.ctx.pipe.uid(i)
 
 
 def _stream_bytes(ctx: AnalysisContext, flow: int, direction: int) -> tuple[bytes, Any]:
@@ -155,14 +179,7 @@ def _stream_bytes(ctx: AnalysisContext, flow: int, direction: int) -> tuple[byte
 def _ftp_flows(ctx: AnalysisContext) -> list[int]:
     """FTP control connections: the FTP ports, or FTP recognised by content on any port (the
     flow table's service guess reads each flow's first payload bytes once, vectorized)."""
-    c = ctx.flows.columns
-    proto, rp = c["proto"].tolist(), c["resp_p"].tolist()
-    svc = ctx.flows.column("service")
-    return [
-        i
-        for i in range(len(ctx.flows))
-        if proto[i] == 6 and (rp[i] in FTP_PORTS or str(svc[i]) == "ftp")
-    ]
+    return flows_by_service(ctx.flows, 6, FTP_PORTS, "ftp", exact=True)
 
 
 def _ftp(ctx: AnalysisContext, index: _FlowIndex, used: set[int], res: AnalyzerResult) -> list:
@@ -208,12 +225,12 @@ def _ftp(ctx: AnalysisContext, index: _FlowIndex, used: set[int], res: AnalyzerR
             if i is None:
                 continue
             used.add(i)
-            link.data_flow, link.data_uid = i, str(index.uid[i])
+            link.data_flow, link.data_uid = i, index.uid(i)
             if ch.direction is None:
                 continue
             # who sends: RETR and listings -> the FTP server, STOR -> the FTP client
             ftp_server_sends = ch.direction != "upload"
-            data_orig_is_ftp_server = index.oh[i] == row["resp_h"]
+            data_orig_is_ftp_server = index.orig_h(i) == row["resp_h"]
             d = 0 if ftp_server_sends == data_orig_is_ftp_server else 1
             data, stream = _stream_bytes(ctx, i, d)
             if not data:
@@ -300,7 +317,7 @@ def _dcc(
             if i is None:
                 continue
             used.add(i)
-            t.data_uid = str(index.uid[i])
+            t.data_uid = index.uid(i)
             data, stream = _stream_bytes(ctx, i, 1)  # the sender is the responder
             acks, _ = _stream_bytes(ctx, i, 0)
             t.acked = _last_ack(acks)

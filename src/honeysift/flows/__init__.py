@@ -157,7 +157,7 @@ class FlowResult:
         # batch of iter_flows alive until the cyclic collector happened to run
         codes = self.codes
         dec: dict[str, Callable[[], Any]] = {k: (lambda k=k: LABELS[k][codes[k]]) for k in LABELS}
-        dec["history"] = lambda: codes["history"].to_numpy(zero_copy_only=False).astype(object)
+        dec["history"] = lambda: _shared_strings(codes["history"])
         dec["uid"] = lambda: codes["uid"].astype("U12").astype(object)
         self.columns = Columns(self.numeric, dec)
 
@@ -230,10 +230,32 @@ class FlowResult:
         return self.to_arrow().to_pandas()
 
 
+def _shared_strings(arr) -> np.ndarray:
+    """An Arrow string array as an object array whose equal values share one str."""
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(arr)
+    if hasattr(enc, "combine_chunks"):
+        enc = enc.combine_chunks()
+    words = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    return words[enc.indices.to_numpy(zero_copy_only=False)] if len(words) else words[:0]
+
+
 def _addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    """Address text per row; rows with the same address share one str object (two million
+    flows have far fewer distinct addresses, and a str per row costs ~60 bytes each)."""
     from honeysift.flows.text import address_strings
 
-    return address_strings(hi, lo).to_pylist()
+    if not hi.shape[0]:
+        return []
+    order = np.lexsort((lo, hi)) if hi.any() else np.argsort(lo, kind="stable")
+    hs, ls = hi[order], lo[order]
+    new = np.ones(hs.shape[0], dtype=bool)
+    new[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
+    ids = np.empty(hs.shape[0], np.int64)
+    ids[order] = np.cumsum(new) - 1
+    text = np.asarray(address_strings(hs[new], ls[new]).to_pylist(), dtype=object)
+    return text[ids].tolist()
 
 
 def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) -> FlowResult:
