@@ -49,14 +49,13 @@ def analyze_backdoors(
     res = AnalyzerResult()
     f = ctx.flows
     c = f.columns
-    state = (
-        c["conn_state"].tolist() if hasattr(c["conn_state"], "tolist") else list(c["conn_state"])
-    )
+    # per-row views, not whole columns as Python lists (two million flows: ~100 MB each)
+    state = c["conn_state"]
     hist = f.column("history")
-    rpay = c["resp_payload_bytes"].tolist()
-    start = (c["start_ns"] / 1e9).tolist()
-    ff = c["first_frame"].tolist()
-    uid = c["uid"]
+    rpay = _Row(c["resp_payload_bytes"])
+    start = _Row(c["start_ns"], 1e9)
+    ff = _Row(c["first_frame"])
+    uid = _Row(None, get=ctx.pipe.uid)
     oh = f.column("orig_h")
     comp = sorted(compromise, key=lambda e: e.time)
     entries = []
@@ -152,6 +151,21 @@ def analyze_backdoors(
         )
     res.extra["backdoors"] = entries
     return res
+
+
+class _Row:
+    """``view[i]`` gives row *i* of a numpy column as a Python number (or what *get* says)."""
+
+    __slots__ = ("col", "div", "get")
+
+    def __init__(self, col, div: float | None = None, get=None) -> None:
+        self.col, self.div, self.get = col, div, get
+
+    def __getitem__(self, i):
+        if self.get is not None:
+            return self.get(i)
+        v = self.col[i].item()
+        return v / self.div if self.div else v
 
 
 def _unanswered(ctx, svc: ServiceVerdict, proto, port, known, idx, ff, uid, oh, res) -> dict:
