@@ -3,7 +3,11 @@ before (the write-up's radmin on tcp/4899), and probes of known trojan ports."""
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow.compute as pc
+
 from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.flowsel import RowView
 from honeysift.analysis.model import (
     AnalyzerResult,
     Evidence,
@@ -12,6 +16,7 @@ from honeysift.analysis.model import (
     TimelineEvent,
 )
 from honeysift.analysis.surface import BACKDOOR_PORTS
+from honeysift.flows import LABELS
 
 _FAILED = {"S0", "REJ", "RSTOS0", "SH"}
 #: Ports a default Windows 2000 server answers on (not new when they answer).
@@ -49,41 +54,45 @@ def analyze_backdoors(
     res = AnalyzerResult()
     f = ctx.flows
     c = f.columns
-    # per-row views, not whole columns as Python lists (two million flows: ~100 MB each)
-    state = c["conn_state"]
-    hist = f.column("history")
-    rpay = _Row(c["resp_payload_bytes"])
-    start = _Row(c["start_ns"], 1e9)
-    ff = _Row(c["first_frame"])
-    uid = _Row(None, get=ctx.pipe.uid)
+    # numpy over the services' flows, not whole columns as Python lists (two million flows)
+    start_ns = c["start_ns"]
+    start = RowView(start_ns, 1e9)
+    ff = RowView(c["first_frame"])
+    uid = RowView(None, get=ctx.pipe.uid)
     oh = f.column("orig_h")
+    rpay, opay = c["resp_payload_bytes"], c["orig_payload_bytes"]
+    failed = np.flatnonzero(np.isin(LABELS["conn_state"], list(_FAILED)))
+    live = ~np.isin(f.codes["conn_state"], failed)
+    has_h = np.asarray(pc.match_substring(f.codes["history"], "h"), dtype=bool)
+    tcp_answered = live & (has_h | (rpay > 0))
+    udp_answered = c["resp_pkts"] > 0
     comp = sorted(compromise, key=lambda e: e.time)
     entries = []
     for (proto, port), svc in services.items():
-        idx = sorted(svc.details.get("flows", []), key=lambda i: start[i])
-        if not idx:
+        idx = np.asarray(svc.details.get("flows", []), dtype=np.int64)
+        if not idx.size:
             continue
-        if proto == "tcp":
-            answered = [
-                i for i in idx if state[i] not in _FAILED and ("h" in str(hist[i]) or rpay[i] > 0)
-            ]
-        else:
-            answered = [i for i in idx if c["resp_pkts"][i] > 0]
+        idx = idx[np.argsort(start_ns[idx], kind="stable")]
+        ok = (tcp_answered if proto == "tcp" else udp_answered)[idx]
+        answered = idx[ok]
         known = BACKDOOR_PORTS.get((proto, port))
-        if not answered:
+        if not answered.size:
             if known:
-                entries.append(_unanswered(ctx, svc, proto, port, known, idx, ff, uid, oh, res))
+                entries.append(
+                    _unanswered(ctx, svc, proto, port, known, idx.tolist(), ff, uid, oh, res)
+                )
             continue
-        first = answered[0]
-        before = [i for i in idx if start[i] < start[first] and i not in answered]
-        after = [i for i in idx if start[i] >= start[first]]
-        answered_set = set(answered)
-        refused_after = [i for i in after if i not in answered_set]
-        talked = [i for i in answered if rpay[i] > 0 and c["orig_payload_bytes"][i] > 0]
+        first = int(answered[0])
+        t_first = start_ns[first]
+        before = idx[(start_ns[idx] < t_first) & ~ok].tolist()
+        after = start_ns[idx] >= t_first
+        refused_after = int((after & ~ok).sum())
+        talked = bool(((rpay[answered] > 0) & (opay[answered] > 0)).any())
         # a service that appeared: refused before, then (nearly) always answered, with a real
         # exchange; a port a scanner sees answered and refused at random is not one
-        clean = len(refused_after) <= 0.2 * len(after) and bool(talked)
+        clean = refused_after <= 0.2 * int(after.sum()) and talked
         prior = [e for e in comp if e.time <= start[first]]
+        answered = answered.tolist()
         # refused before and answered since (on a port a default Windows 2000 does not open),
         # or a known backdoor port answering: either way with a clean switch, not scan noise
         is_new = clean and (
@@ -151,21 +160,6 @@ def analyze_backdoors(
         )
     res.extra["backdoors"] = entries
     return res
-
-
-class _Row:
-    """``view[i]`` gives row *i* of a numpy column as a Python number (or what *get* says)."""
-
-    __slots__ = ("col", "div", "get")
-
-    def __init__(self, col, div: float | None = None, get=None) -> None:
-        self.col, self.div, self.get = col, div, get
-
-    def __getitem__(self, i):
-        if self.get is not None:
-            return self.get(i)
-        v = self.col[i].item()
-        return v / self.div if self.div else v
 
 
 def _unanswered(ctx, svc: ServiceVerdict, proto, port, known, idx, ff, uid, oh, res) -> dict:

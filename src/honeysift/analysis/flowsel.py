@@ -30,3 +30,20 @@ def flows_by_service(
     wanted = np.asarray([(label == n) if exact else (label in n) for n in names], dtype=bool)
     by_label = wanted[codes["service"]]
     return np.flatnonzero((c["proto"] == proto) & (on_port | by_label)).tolist()
+
+
+class RowView:
+    """``view[i]`` gives row *i* of a numpy column as a Python number (divided by *div*), or
+    what *get(i)* returns: per-row access without turning a two-million-row column into a
+    Python list (~70 MB each)."""
+
+    __slots__ = ("col", "div", "get")
+
+    def __init__(self, col, div: float | None = None, get=None) -> None:
+        self.col, self.div, self.get = col, div, get
+
+    def __getitem__(self, i):
+        if self.get is not None:
+            return self.get(i)
+        v = self.col[i].item()
+        return v / self.div if self.div else v

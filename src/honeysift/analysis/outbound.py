@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.flowsel import RowView
 from honeysift.analysis.model import AnalyzerResult, Evidence, Finding, TimelineEvent
 from honeysift.analysis.surface import service_name
 from honeysift.protocols import dns
@@ -23,14 +24,14 @@ def analyze_outbound(ctx: AnalysisContext) -> AnalyzerResult:
         return res
     proto = f.column("proto")
     rh = f.column("resp_h")
-    rp = c["resp_p"].tolist()
+    rp = RowView(c["resp_p"])
     svc = f.column("service")
     state = f.column("conn_state")
-    start = (c["start_ns"] / 1e9).tolist()
-    ob = (c["orig_payload_bytes"]).tolist()
-    rb = (c["resp_payload_bytes"]).tolist()
-    ff = c["first_frame"].tolist()
-    uid = c["uid"]
+    start = RowView(c["start_ns"], 1e9)
+    ob = RowView(c["orig_payload_bytes"])
+    rb = RowView(c["resp_payload_bytes"])
+    ff = RowView(c["first_frame"])
+    uid = RowView(None, get=ctx.pipe.uid)
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for i in idx:
         groups[(proto[i], rp[i])].append(i)
