@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from honeysift.analysis.context import AnalysisContext
+from honeysift.analysis.flowsel import RowView
 from honeysift.analysis.model import AnalyzerResult, Evidence, Finding
 from honeysift.safe_text import safe_bytes
 
@@ -20,10 +21,10 @@ def analyze_generic(
     f = ctx.flows
     c = f.columns
     oh = f.column("orig_h")
-    ff = c["first_frame"].tolist()
-    uid = c["uid"]
-    opay = c["orig_payload_bytes"].tolist()
-    rpay = c["resp_payload_bytes"].tolist()
+    ff = RowView(c["first_frame"])
+    uid = RowView(None, get=ctx.pipe.uid)
+    opay = RowView(c["orig_payload_bytes"])
+    rpay = RowView(c["resp_payload_bytes"])
     other = []
     todo = {k: v for k, v in services.items() if k not in covered and v.attackers}
     tcp_flows = [
