@@ -443,3 +443,14 @@ def test_renderers_share_one_sanitised_copy(scenario, monkeypatch):
         shared = (render_markdown(report), render_html(report), render_summary(report))
     assert sum(calls) == 1  # the whole report once (the rest are its recursive calls)
     assert shared == alone
+
+
+def test_report_json_round_trips(scenario, tmp_path):
+    """report.json (written with orjson) holds exactly what json would have written."""
+    import json as _json
+
+    from honeysift.report.writer import json_bytes
+
+    _, report = scenario
+    assert _json.loads(json_bytes(report)) == _json.loads(_json.dumps(report, default=str))
+    assert _json.loads(json_bytes({"n": 1 << 70, 3: "x"})) == {"n": 1 << 70, "3": "x"}

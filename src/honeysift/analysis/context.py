@@ -16,8 +16,19 @@ from honeysift.streams.extract import DirectionStream
 
 _V4_MAPPED = 0xFFFF << 32
 
-#: Reassembled stream content kept in memory at once by the analysis (bytes).
-STREAM_CACHE_BYTES = 256 << 20
+#: Reassembled streams kept in memory at once by the analysis (bytes, content and bookkeeping).
+STREAM_CACHE_BYTES = 192 << 20
+#: Bytes a cached stream costs besides its content and arrays (objects, array headers).
+STREAM_OVERHEAD = 1024
+
+
+def _cost(ds: DirectionStream) -> int:
+    """What a cached stream holds in memory: content (unless spilled), segment maps, objects."""
+    s = ds.stream
+    size = STREAM_OVERHEAD + (s.length if s.data is not None else 0)
+    for arr in (s.offsets, s.frames):
+        size += getattr(arr, "nbytes", 0)
+    return size
 
 
 @dataclass
@@ -105,7 +116,7 @@ class AnalysisContext:
             got = self.pipe.tcp_streams(part)
             for key, ds in got.items():
                 self._streams[key] = ds
-                self._cached_bytes += ds.stream.length if ds.stream.data is not None else 0
+                self._cached_bytes += _cost(ds)
             self._evict(keep=set(part))
 
     def _evict(self, keep: set[int]) -> None:
@@ -115,7 +126,7 @@ class AnalysisContext:
             if key[0] in keep:
                 break
             ds = self._streams.pop(key)
-            self._cached_bytes -= ds.stream.length if ds.stream.data is not None else 0
+            self._cached_bytes -= _cost(ds)
             ds.stream.discard()
             self._loaded.discard(key[0])
 

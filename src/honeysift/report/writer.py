@@ -56,12 +56,28 @@ def write_files(report: dict, carved: list, out: Path) -> None:
         f.path = entry["path"]
 
 
+def json_bytes(report: dict) -> bytes:
+    """report.json's bytes. orjson writes a big report ~20x faster than json with indent
+    (which falls back to the pure-Python encoder); json is kept for what orjson refuses."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        orjson = None
+    if orjson is not None:
+        opts = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+        try:
+            return orjson.dumps(report, default=str, option=opts) + b"\n"
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer wider than 64 bits
+            pass
+    return json.dumps(report, indent=1, default=str).encode()
+
+
 def write_report(report: dict, carved: list, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_files(report, carved, out)
     paths = {"json": out / "report.json"}
-    paths["json"].write_text(json.dumps(report, indent=1, default=str))
+    paths["json"].write_bytes(json_bytes(report))
     try:
         from honeysift.report.markdown import render_markdown
 
