@@ -553,20 +553,17 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
       honeysift analyze capture.pcap --json | jq '.services[] | {port, verdict}'
     """
     from honeysift.analysis.run import analyze as run_analysis
-    from honeysift.capture.summary import summarize
 
     progress = Progress("analysing", enabled=not as_json)
     with _open(capture, progress) as cap:
-        summary = summarize(cap)
-        progress.done()
         report = run_analysis(
             cap,
             honeypots=list(honeypots) or None,
             label=capture,
             link_kbps=link_kbps,
-            summary=summary,
             alerts=alerts,
         )
+        progress.done()
         data = report.to_dict()
         from honeysift.report.present import shared_sanitize
 

@@ -7,11 +7,12 @@ of times and agree on what a connection is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from honeysift.capture.reader import Capture
+from honeysift.capture.table import PacketTable
 from honeysift.streams.extract import DirectionStream, SegmentIndex
 
 #: TCP idle time (s) after which analysis starts a new connection. Zeek's 5 minutes suits
@@ -22,9 +23,17 @@ ANALYSIS_TCP_TIMEOUT = 6 * 3600.0
 
 class Pipeline:
     def __init__(
-        self, cap: Capture, flt=None, *, tcp_timeout: float = ANALYSIS_TCP_TIMEOUT
+        self,
+        cap: Capture,
+        flt=None,
+        *,
+        tcp_timeout: float = ANALYSIS_TCP_TIMEOUT,
+        on_chunk: Callable[[PacketTable], None] | None = None,
     ) -> None:
+        """*on_chunk* sees every chunk of the pass that builds the flows (to gather other
+        facts without another read of the capture)."""
         self.cap = cap
+        self.on_chunk = on_chunk
         self.flt = flt
         self.tcp_timeout = tcp_timeout
         self._flows = None
@@ -41,6 +50,8 @@ class Pipeline:
             def chunks():
                 for t in self.cap.chunks():
                     ts_parts.append(t.ts_ns)
+                    if self.on_chunk is not None:
+                        self.on_chunk(t)
                     yield t
 
             self._flows = build_flows(

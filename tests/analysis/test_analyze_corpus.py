@@ -10,6 +10,7 @@ import pytest
 
 import honeysift
 from honeysift.analysis.run import analyze
+from honeysift.capture.summary import summarize
 from honeysift.report.html import render_html
 from honeysift.report.markdown import render_markdown
 from honeysift.report.terminal import render_summary
@@ -24,6 +25,9 @@ def test_no_honeypot_invented(path: Path) -> None:
     with honeysift.open(str(path)) as cap:
         d = analyze(cap, label=path.name).to_dict()
     assert d["analysis_errors"] == []
+    # the capture facts gathered during the flow pass are those of a pass of their own
+    with honeysift.open(str(path)) as cap:
+        assert d["capture"] == summarize(cap).to_dict()
     assert d["honeypots"] == [] and d["roles"]["confidence"] == "none"
     assert any(f["title"] == "No honeypot evident" for f in d["findings"])
     jsonschema.validate(d, json.loads(SCHEMA.read_text()))

@@ -93,11 +93,13 @@ def analyze(
     ALERTS_AUTO_MAX_PACKETS packets: their per-packet matching is the costliest step on big
     captures; `honeysift alerts` runs them alone)."""
     from honeysift.analysis.irc_capture import irc_report
-    from honeysift.capture.summary import summarize
+    from honeysift.capture.summary import SummaryBuilder
 
-    summary = summary or summarize(cap)
-    pipe = Pipeline(cap)
+    builder = None if summary is not None else SummaryBuilder(cap)
+    pipe = Pipeline(cap, on_chunk=builder.add if builder is not None else None)
     flows = pipe.flows
+    if builder is not None:  # gathered from the pass that built the flows
+        summary = builder.finish()
     roles = detect(flows, honeypots)
     ctx = AnalysisContext(cap, pipe, roles.honeypots, capture_label=label or cap.name)
     rep = Report(capture=summary.to_dict(), roles=roles, flow_count=len(flows))

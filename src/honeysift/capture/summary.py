@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -80,38 +81,75 @@ _PROTO_NAMES = {
 
 def summarize(cap: Capture) -> CaptureSummary:
     """Read the whole capture once (chunk by chunk) and aggregate its facts."""
-    packets = 0
-    data = wire = trunc = 0
-    first = last = None
-    ordered = True
-    prev_last = None
-    status = np.zeros(256, dtype=np.int64)
-    protos = np.zeros(256, dtype=np.int64)
-    reassembled = 0
+    builder = SummaryBuilder(cap)
     for t in cap.chunks():
+        builder.add(t)
+    return builder.finish()
+
+
+class SummaryBuilder:
+    """The facts of :func:`summarize` gathered from the chunks of a pass that reads the capture
+    anyway (``analyze`` builds flows from the same chunks); the file hashes are computed in a
+    background thread meanwhile (hashlib releases the GIL, so they take the other core)."""
+
+    def __init__(self, cap: Capture) -> None:
+        self.cap = cap
+        self.packets = self.data = self.wire = self.trunc = self.reassembled = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.ordered = True
+        self.prev_last: int | None = None
+        self.status = np.zeros(256, dtype=np.int64)
+        self.protos = np.zeros(256, dtype=np.int64)
+        self._hashes: tuple[str, str] | None = None
+        self._hasher: threading.Thread | None = None
+        if cap.source.stored_md5 is None:
+            self._hasher = threading.Thread(target=self._hash, name="honeysift-hash", daemon=True)
+            self._hasher.start()
+
+    def _hash(self) -> None:
+        self._hashes = _file_hashes(self.cap.source.path)
+
+    def add(self, t) -> None:
         n = len(t)
         if not n:
-            continue
-        packets += n
-        data += int(t.caplen.sum(dtype=np.uint64))
-        wire += int(t.origlen.sum(dtype=np.uint64))
-        trunc += int((t.caplen < t.origlen).sum())
+            return
+        self.packets += n
+        self.data += int(t.caplen.sum(dtype=np.uint64))
+        self.wire += int(t.origlen.sum(dtype=np.uint64))
+        self.trunc += int((t.caplen < t.origlen).sum())
         lo, hi = int(t.ts_ns.min()), int(t.ts_ns.max())
-        first = lo if first is None else min(first, lo)
-        last = hi if last is None else max(last, hi)
-        backwards = prev_last is not None and int(t.ts_ns[0]) < prev_last
-        if ordered and (backwards or (n > 1 and bool((np.diff(t.ts_ns) < 0).any()))):
-            ordered = False
-        prev_last = int(t.ts_ns[-1])
-        status += np.bincount(t.status, minlength=256)
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
+        backwards = self.prev_last is not None and int(t.ts_ns[0]) < self.prev_last
+        if self.ordered and (backwards or (n > 1 and bool((np.diff(t.ts_ns) < 0).any()))):
+            self.ordered = False
+        self.prev_last = int(t.ts_ns[-1])
+        self.status += np.bincount(t.status, minlength=256)
         ip = t.ip_version > 0
-        protos += np.bincount(t.proto[ip], minlength=256)
-        reassembled += int(t.reassembled.sum())
+        self.protos += np.bincount(t.proto[ip], minlength=256)
+        self.reassembled += int(t.reassembled.sum())
+
+    def finish(self) -> CaptureSummary:
+        """The summary (waits for the hashes)."""
+        cap, src = self.cap, self.cap.source
+        if self._hasher is not None:
+            self._hasher.join()
+            assert self._hashes is not None
+            md5, sha = self._hashes
+        else:
+            md5, sha = src.stored_md5, src.stored_sha256
+        packets, data, wire, trunc = self.packets, self.data, self.wire, self.trunc
+        first, last, ordered = self.first, self.last, self.ordered
+        status, protos, reassembled = self.status, self.protos, self.reassembled
+        return _summary(cap, packets, data, wire, trunc, first, last, ordered, status, protos,
+                        reassembled, md5, sha)  # fmt: skip
+
+
+def _summary(
+    cap, packets, data, wire, trunc, first, last, ordered, status, protos, reassembled, md5, sha
+) -> CaptureSummary:
     src = cap.source
-    if src.stored_md5 is None:
-        md5, sha = _file_hashes(src.path)
-    else:
-        md5, sha = src.stored_md5, src.stored_sha256
     fmt = cap.format
     duration = (last - first) / 1e9 if packets else 0.0
     resolutions = list(dict.fromkeys(fmt.ts_resolution))
