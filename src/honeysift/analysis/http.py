@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from honeysift.analysis.context import AnalysisContext
@@ -63,6 +63,7 @@ from honeysift.analysis.model import (
     Finding,
     ServiceVerdict,
     TimelineEvent,
+    plain,
 )
 from honeysift.protocols import http as H
 from honeysift.safe_text import safe_bytes
@@ -161,7 +162,7 @@ class HttpRequestInfo:
         return list(dict.fromkeys(m.cls for m in self.exploits))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain(self)
         d["classes"] = self.classes
         return d
 
@@ -181,7 +182,7 @@ class HttpClient:
     first_frame: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(slots=True)
@@ -196,7 +197,7 @@ class ClassVerdict:
     answered: dict[str, int]  # status or "no response" -> count
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(slots=True)
@@ -223,7 +224,7 @@ class HttpDownload:
     time: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(slots=True)
@@ -237,7 +238,7 @@ class Triage:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 # ----------------------------------------------------------------------------- matching

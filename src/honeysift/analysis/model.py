@@ -7,11 +7,35 @@ it, so a reader can re-check it in one step. ``to_dict()`` gives the report.json
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 VERDICTS = ("succeeded", "failed", "unknown", "not-attacked")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def plain(obj: Any, skip: tuple[str, ...] = ()) -> Any:
+    """:func:`dataclasses.asdict` without its deep copies (it copies every leaf, carved file
+    contents included): dataclasses become dicts, lists, tuples and dicts are rebuilt, other
+    values are shared. *skip* leaves out top-level fields."""
+    t = type(obj)
+    if t in (str, int, float, bool, bytes) or obj is None:
+        return obj
+    if is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELD_NAMES.get(t)
+        if names is None:
+            names = _FIELD_NAMES[t] = tuple(f.name for f in fields(obj))
+        return {n: plain(getattr(obj, n)) for n in names if n not in skip}
+    if t is list:
+        return [plain(v) for v in obj]
+    if t is tuple:
+        return tuple(plain(v) for v in obj)
+    if t is dict:
+        return {plain(k): plain(v) for k, v in obj.items()}
+    return obj
 
 
 @dataclass(slots=True)
@@ -112,8 +136,7 @@ class CarvedFile:
     data: bytes | None = field(default=None, repr=False)  # the content, until written
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("data")
+        d = plain(self, skip=("data",))
         d["evidence"] = self.evidence.to_dict()
         return d
 

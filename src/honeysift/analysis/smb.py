@@ -1083,9 +1083,11 @@ def analyze_smb(ctx: AnalysisContext) -> AnalyzerResult:
         flows = sorted(by_port[port], key=lambda i: int(start[i]))
         sessions = [_session(ctx, fi, port, contexts, budget) for fi in flows]
         all_sessions.extend(sessions)
-        for hp in sorted({s.server for s in sessions}):
-            mine = [s for s in sessions if s.server == hp]
-            result.services.append(_verdict(ctx, port, hp, mine))
+        by_server: dict[str, list[_Session]] = {}
+        for sess in sessions:
+            by_server.setdefault(sess.server, []).append(sess)
+        for hp in sorted(by_server):
+            result.services.append(_verdict(ctx, port, hp, by_server[hp]))
     for s in all_sessions:
         result.files.extend(s.carved)
     _findings(ctx, all_sessions, result)

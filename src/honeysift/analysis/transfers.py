@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,14 @@ import numpy as np
 from honeysift.analysis.context import AnalysisContext
 from honeysift.analysis.flowsel import flows_by_service
 from honeysift.analysis.magic import file_type
-from honeysift.analysis.model import AnalyzerResult, CarvedFile, Evidence, Finding, TimelineEvent
+from honeysift.analysis.model import (
+    AnalyzerResult,
+    CarvedFile,
+    Evidence,
+    Finding,
+    TimelineEvent,
+    plain,
+)
 from honeysift.capture.table import addr_to_halves, halves_to_addr
 from honeysift.protocols import ftp as F
 from honeysift.protocols import irc as I
@@ -67,7 +74,7 @@ class DataLink:
     md5: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(slots=True)
@@ -82,7 +89,7 @@ class FtpSession:
     channels: list[DataLink] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain(self)
         d["channels"] = [c.to_dict() for c in self.channels]
         return d
 
@@ -104,7 +111,7 @@ class DccTransfer:
     md5: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 def _t(b: bytes | None) -> str | None:

@@ -150,6 +150,8 @@ class SegmentIndex:
         )
         self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
         self._by_flow: dict[int, tuple[int, int]] | None = None
+        self._map = None
+        self._read = [0]
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
         """Group indices (both directions) of these flows, in (flow, direction) order."""
@@ -180,15 +182,17 @@ class SegmentIndex:
         c = self.c
         if not c["flow"].size:
             return
-        cap = self.cap
-        # a map per call, closed at the end: a map kept open keeps every page it touched in
-        # this process's resident memory (callers ask for many flows per call, not one)
-        mm = cap.open_map()
-        try:
-            yield from self._iter(flows, include_empty, spill_threshold, spill_dir, mm)
-        finally:
-            if isinstance(mm, mmap.mmap):
-                mm.close()
+        # one map for the index's life (callers ask for one flow at a time as often as for
+        # thousands); _iter drops the pages it read from our resident set as it goes
+        if self._map is None:
+            self._map = self.cap.open_map()
+        yield from self._iter(flows, include_empty, spill_threshold, spill_dir, self._map)
+
+    def close(self) -> None:
+        """Unmap the capture (streams already returned stay valid: they hold copies)."""
+        if isinstance(self._map, mmap.mmap):
+            self._map.close()
+        self._map = None
 
     def _iter(
         self, flows, include_empty, spill_threshold, spill_dir, mm
@@ -200,7 +204,7 @@ class SegmentIndex:
         # Pages read through the map stay ours until dropped (callers ask for many flows, and
         # a long flow's segments are spread over the file): a read maps its bytes and up to
         # 64 KiB around them (the kernel's fault-around), so budget that much per read.
-        read = [0]
+        read = self._read  # carried across calls: the map is shared by all of them
         for g in self.groups_for(flows).tolist():
             s, e = int(self.starts[g]), int(self.ends[g])
             if self.wire_sum[g] == 0 and not include_empty:
@@ -254,9 +258,12 @@ def iter_tcp_streams(
     Directions that carried no payload are skipped unless ``include_empty``.
     """
     index = SegmentIndex(cap, packet_flow, packet_dir, flt)
-    yield from index.streams(
-        flows, include_empty=include_empty, spill_threshold=spill_threshold, spill_dir=spill_dir
-    )
+    try:
+        yield from index.streams(
+            flows, include_empty=include_empty, spill_threshold=spill_threshold, spill_dir=spill_dir
+        )
+    finally:
+        index.close()
 
 
 def _concatenate(
