@@ -39,6 +39,7 @@ class Pipeline:
         self._flows = None
         self._frame_ts: np.ndarray | None = None
         self._segments = None
+        self._row_plan: list | None = None
 
     @property
     def flows(self):
@@ -71,40 +72,61 @@ class Pipeline:
         return self._frame_ts
 
     def ts_of_frame(self, frame: int) -> float:
-        ts = self.frame_ts_ns
+        ts = self._frame_ts if self._frame_ts is not None else self.frame_ts_ns
         i = int(frame) - 1
         return float(ts[i]) / 1e9 if 0 <= i < ts.shape[0] else 0.0
 
     def flow_row(self, i: int) -> dict:
         """One flow as a dict with the flow table's column names, decoded for this row only
         (materialising whole text columns would cost ~1 GB on a 2-million-flow capture)."""
+        if self._row_plan is None:
+            self._row_plan = self._make_row_plan()
+        i = int(i)
+        return {k: get(i) for k, get in self._row_plan}
+
+    def _make_row_plan(self) -> list[tuple[str, Callable[[int], object]]]:
+        """(column, getter of row i) in COLUMNS order: the per-column decisions made once."""
         from honeysift.capture.table import halves_to_addr
         from honeysift.flows import COLUMNS, LABELS, PROTO_LABELS
 
         f = self.flows
         num, codes = f.numeric, f.codes
-        out: dict = {}
+        hist = f.columns["history"]  # one str per distinct history, decoded once
+
+        def addr(p: str):
+            hi, lo = num[p + "_hi"], num[p + "_lo"]
+            return lambda i: halves_to_addr(hi[i], lo[i])
+
+        def seconds(a: np.ndarray):
+            return lambda i: a[i].item() / 1e9
+
+        def label(names, codes_):
+            return lambda i: str(names[codes_[i]])
+
+        def value(a: np.ndarray):
+            return lambda i: a[i].item()
+
+        plan = []
         for k in COLUMNS:
             if k in ("orig_h", "resp_h"):
-                p = k[:4]
-                out[k] = halves_to_addr(num[p + "_hi"][i], num[p + "_lo"][i])
-            elif k in ("start", "end"):
-                out[k] = float(num[k + "_ns"][i]) / 1e9
+                get = addr(k[:4])
+            elif k in ("start", "end", "zeek_duration"):
+                get = seconds(num[k + "_ns"])
             elif k == "duration":
-                out[k] = float(num["end_ns"][i] - num["start_ns"][i]) / 1e9
-            elif k == "zeek_duration":
-                out[k] = float(num["zeek_duration_ns"][i]) / 1e9
+                s, e = num["start_ns"], num["end_ns"]
+                get = lambda i, s=s, e=e: (e[i].item() - s[i].item()) / 1e9  # noqa: E731
             elif k == "proto":
-                out[k] = str(PROTO_LABELS[num["proto"][i]])
+                get = label(PROTO_LABELS, num["proto"])
             elif k in LABELS:
-                out[k] = str(LABELS[k][codes[k][i]])
+                get = label(LABELS[k], codes[k])
             elif k == "history":
-                out[k] = codes["history"][int(i)].as_py()
+                get = lambda i, h=hist: str(h[i])  # noqa: E731
             elif k == "uid":
-                out[k] = self.uid(i)
+                get = self.uid
             else:
-                out[k] = _py(num[k][i])
-        return out
+                get = value(num[k])
+            plan.append((k, get))
+        return plan
 
     def uid(self, i: int) -> str:
         """The uid of flow row *i* (without decoding the whole uid column)."""
@@ -131,7 +153,3 @@ class Pipeline:
                 self.cap, f.packet_flow, f.packet_dir, self.flt, with_data
             )
         return self._segments
-
-
-def _py(v):
-    return v.item() if isinstance(v, np.generic) else v

@@ -3,6 +3,8 @@ before (the write-up's radmin on tcp/4899), and probes of known trojan ports."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 import pyarrow.compute as pc
 
@@ -67,6 +69,7 @@ def analyze_backdoors(
     tcp_answered = live & (has_h | (rpay > 0))
     udp_answered = c["resp_pkts"] > 0
     comp = sorted(compromise, key=lambda e: e.time)
+    comp_times = [e.time for e in comp]
     entries = []
     for (proto, port), svc in services.items():
         idx = np.asarray(svc.details.get("flows", []), dtype=np.int64)
@@ -91,7 +94,7 @@ def analyze_backdoors(
         # a service that appeared: refused before, then (nearly) always answered, with a real
         # exchange; a port a scanner sees answered and refused at random is not one
         clean = refused_after <= 0.2 * int(after.sum()) and talked
-        prior = [e for e in comp if e.time <= start[first]]
+        prior = comp[: bisect_right(comp_times, start[first])]
         answered = answered.tolist()
         # refused before and answered since (on a port a default Windows 2000 does not open),
         # or a known backdoor port answering: either way with a clean switch, not scan noise

@@ -52,6 +52,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from honeysift.analysis.context import AnalysisContext
@@ -674,6 +675,7 @@ def _nimda_sequences(requests: list[HttpRequestInfo], clients: dict[str, HttpCli
             r.exploits.append(ExploitMatch("nimda", "traversal in a Nimda scan sequence"))
 
 
+@lru_cache(maxsize=1 << 16)
 def _ipkey(a: str) -> tuple:
     import ipaddress
 
