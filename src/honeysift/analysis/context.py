@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +119,16 @@ class AnalysisContext:
                 self._streams[key] = ds
                 self._cached_bytes += _cost(ds)
             self._evict(keep=set(part))
+
+    def each_loaded(self, flows, batch: int = 512) -> Iterator[int]:
+        """*flows* one by one, their streams loaded *batch* flows at a time just before they
+        are handed out (loading all first would evict the early ones from the bounded cache
+        before the caller reaches them, and asking one flow at a time costs a pass each)."""
+        flows = list(flows)
+        for k in range(0, len(flows), batch):
+            part = flows[k : k + batch]
+            self.load_streams(part)
+            yield from part
 
     def _evict(self, keep: set[int]) -> None:
         assert self._streams is not None

@@ -558,7 +558,7 @@ def analyze_http(ctx: AnalysisContext, *, carve_served: bool = False) -> Analyze
     conn_bytes: dict[str, int] = defaultdict(int)
     ports: dict[int, dict[str, Any]] = {}
     carver = _Carver()
-    for flow in _http_flows(ctx, inbound=True):
+    for flow in ctx.each_loaded(_http_flows(ctx, inbound=True)):
         c = _connection(ctx, flow)
         addr = c.row["orig_h"]
         cl = clients.get(addr)
@@ -908,7 +908,7 @@ def _outbound(ctx: AnalysisContext, res: AnalyzerResult) -> list[HttpDownload]:
     downloads: list[HttpDownload] = []
     made: dict[int, HttpDownload] = {}
     carver = _Carver()
-    for flow in _http_flows(ctx, inbound=False):
+    for flow in ctx.each_loaded(_http_flows(ctx, inbound=False)):
         c = _connection(ctx, flow)
         row = c.row
         for tx in c.transactions:

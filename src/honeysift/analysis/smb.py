@@ -1076,12 +1076,11 @@ def analyze_smb(ctx: AnalysisContext) -> AnalyzerResult:
         p: ctx.flows_where(proto=6, resp_port=p, inbound=True) for p in SMB_PORTS
     }
     by_port.update(_smb_by_content(ctx))
-    ctx.load_streams([fi for flows in by_port.values() for fi in flows])
     all_sessions: list[_Session] = []
     start = ctx.flows.numeric["start_ns"]
     for port in sorted(by_port):
         flows = sorted(by_port[port], key=lambda i: int(start[i]))
-        sessions = [_session(ctx, fi, port, contexts, budget) for fi in flows]
+        sessions = [_session(ctx, fi, port, contexts, budget) for fi in ctx.each_loaded(flows)]
         all_sessions.extend(sessions)
         by_server: dict[str, list[_Session]] = {}
         for sess in sessions:
