@@ -26,6 +26,7 @@ from honeysift.analysis.model import (
 from honeysift.analysis.roles import Roles, detect
 from honeysift.analysis.surface import inbound_services
 from honeysift.capture.reader import Capture
+from honeysift.memory import trim
 from honeysift.pipeline import Pipeline
 
 SCHEMA_VERSION = 1
@@ -113,6 +114,8 @@ def analyze(
                 f"{name}: {type(exc).__name__}: {exc} (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
             )
             return AnalyzerResult()
+        finally:
+            trim()  # the analyzer's temporaries: back to the OS before the next one peaks
 
     irc = None
     try:

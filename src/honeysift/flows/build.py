@@ -19,6 +19,7 @@ import numpy as np
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.flows import kernels, services, state
 from honeysift.flows.state import NONE, Side
+from honeysift.memory import trim
 
 Reader = Callable[[int, int], bytes]
 
@@ -413,22 +414,7 @@ def _pieces(starts: np.ndarray, n: int, size: int) -> list[int]:
 def _trim() -> None:
     """Give freed heap memory back to the OS (glibc keeps freed arrays of a round otherwise,
     and peak RSS would follow the sum of rounds, not the largest)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc():
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-_LIBC = _load_libc()
+    trim()
 
 
 def _first_sparse(mask: np.ndarray, fid: np.ndarray, starts: np.ndarray, nfl: int) -> np.ndarray:

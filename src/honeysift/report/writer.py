@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+from honeysift.memory import trim
+
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -83,6 +85,7 @@ def write_report(report: dict, carved: list, out_dir: str | os.PathLike[str]) ->
 
         paths["md"] = out / "report.md"
         paths["md"].write_text(render_markdown(report))
+        trim()
     except ImportError:
         pass
     try:
