@@ -469,6 +469,26 @@ def _flow_cols(flows, rows: np.ndarray, direction: int, est: np.ndarray) -> dict
     }
 
 
+def _header_key(r: Rule) -> tuple:
+    """What header_mask reads of a stream/HTTP rule's header view (rules equal in it accept
+    the same flows)."""
+    return (
+        r.ip_proto,
+        repr(r.ipproto_test),
+        repr(r.itype),
+        repr(r.icode),
+        r.app,
+        r.stateless,
+        r.flow_dir,
+        r.established,
+        r.bidirectional,
+        r.src.text,
+        r.sport.text,
+        r.dst.text,
+        r.dport.text,
+    )
+
+
 def _stream_rule(r: Rule) -> Rule:
     """The header view of a stream/HTTP rule: packet-only options (dsize, flags) do not apply
     to a whole stream and are left out of the flow-level check."""
@@ -493,24 +513,41 @@ def _streams(pipe: Pipeline, engine: Engine, est_after, out: list[_Match], flt) 
     hist = flows.columns["history"][tcp_rows]
     mid = est_after[tcp_rows] < np.iinfo(np.int64).max
     est = mid | np.array(["h" in h for h in hist.tolist()], dtype=bool)
-    want: dict[tuple[int, int], list[int]] = defaultdict(list)  # (flow, dir) -> rule ids
+    # Rules with the same header view share one mask (thousands of rules have a few dozen
+    # headers): a (flow, direction) keeps the header groups that accept it, not rule lists.
+    kinds = {rid: engine.rules[rid].kind for rid in engine.http + engine.stream}
+    group_of: dict[tuple, int] = {}
+    rule_group: dict[int, int] = {}
+    first_rule: list[int] = []
+    for rid in engine.http + engine.stream:
+        key = (kinds[rid], _header_key(engine.rules[rid]))
+        gi = group_of.setdefault(key, len(group_of))
+        if gi == len(first_rule):
+            first_rule.append(rid)
+        rule_group[rid] = gi
+    want: dict[tuple[int, int], set[int]] = defaultdict(set)  # (flow, dir) -> header groups
     for direction in (0, 1):
         cols = _flow_cols(flows, tcp_rows, direction, est)
-        for rid in engine.http + engine.stream:
-            r = engine.rules[rid]
-            if r.kind == "http" and direction == 1:
+        for (kind, _), gi in group_of.items():
+            if kind == "http" and direction == 1:
                 continue  # request buffers only: client -> server
-            m = header_mask(_stream_rule(r), cols)
+            m = header_mask(_stream_rule(engine.rules[first_rule[gi]]), cols)
             for f in tcp_rows[m].tolist():
-                want[(f, direction)].append(rid)
+                want[(f, direction)].add(gi)
     if not want:
         return
+    stream_always = {r for r in engine.stream_always if kinds.get(r) == "stream"}
+    http_always = {r for r in engine.http_always if kinds.get(r) == "http"}
+    has_kind = {k: {gi for (kk, _), gi in group_of.items() if kk == k} for k in ("stream", "http")}
     seg_pipe = pipe if flt is None else Pipeline(pipe.cap, flt)
     if flt is not None:
         seg_pipe._flows = pipe.flows
         seg_pipe._frame_ts = pipe._frame_ts
     streams = seg_pipe.tcp_streams(sorted({f for f, _ in want}))
-    for (f, direction), rids in want.items():
+    def allowed(rids, gis: set[int], kind: str) -> set[int]:
+        return {r for r in rids if kinds.get(r) == kind and rule_group[r] in gis}
+
+    for (f, direction), gis in want.items():
         ds = streams.get((f, direction))
         if ds is None:
             continue
@@ -519,28 +556,25 @@ def _streams(pipe: Pipeline, engine: Engine, est_after, out: list[_Match], flt) 
         if not data:
             continue
         hdr = _flow_hdr(flows, f, direction)
-        srids = [r for r in rids if engine.rules[r].kind == "stream"]
-        if srids:
-            cands = set(engine.stream_always) & set(srids)
+        if gis & has_kind["stream"]:
+            cands = allowed(stream_always, gis, "stream")
             p = engine.stream_fp.get("pkt")
             if p:
-                cands |= p.scan(data) & set(srids)
+                cands |= allowed(p.scan(data), gis, "stream")
             for rid in sorted(cands):
                 got = rule_buffers_match(engine.rules[rid], {"pkt": [data]})
                 if got is not None:
                     _add_stream(out, rid, st, got, hdr, "stream")
-        hrids = [r for r in rids if engine.rules[r].kind == "http"]
-        if not hrids:
+        if not gis & has_kind["http"]:
             continue
-        hset = set(hrids)
         for msg in parse_requests(data):
             if msg.method is None:
                 continue
             bufs = _http_buffers(msg, data)
-            cands = set(engine.http_always) & hset
+            cands = allowed(http_always, gis, "http")
             for b, p in engine.http_fp.items():
                 for inst in bufs.get(b, ()):
-                    cands |= p.scan(inst) & hset
+                    cands |= allowed(p.scan(inst), gis, "http")
             for rid in sorted(cands):
                 got = rule_buffers_match(engine.rules[rid], bufs)
                 if got is not None:
