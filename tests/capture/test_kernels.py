@@ -23,6 +23,13 @@ from tests.conftest import corpus_traces, trace_name
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 
 
+@pytest.fixture(autouse=True)
+def _always_compiled(monkeypatch):
+    """The compiled loops on any size (they normally wait for big blocks)."""
+    monkeypatch.setattr(kernels, "MIN_ROWS", 0)
+    monkeypatch.setattr(kernels, "MIN_BYTES", 0)
+
+
 def _read(path: str, block: int, compiled: bool, monkeypatch) -> tuple[dict, list[str]]:
     monkeypatch.setattr(kernels, "AVAILABLE", compiled)
     try:
@@ -129,11 +136,11 @@ def test_random_frames_identical(frames, link) -> None:
         np.asarray(origs, np.uint32),
         np.full(len(frames), link, np.uint16),
     )
-    kernels.AVAILABLE = True
+    kernels.AVAILABLE, kernels.MIN_ROWS = True, 0
     try:
         fast = decode_frames(*args)
         kernels.AVAILABLE = False
         slow = decode_frames(*args)
     finally:
-        kernels.AVAILABLE = True
+        kernels.AVAILABLE, kernels.MIN_ROWS = True, 50_000
     _assert_same(fast, slow)

@@ -14,14 +14,40 @@ thread decode while the main thread builds flows.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
-try:
+AVAILABLE = importlib.util.find_spec("numba") is not None
+
+#: Below these sizes the Python/numpy code runs instead: importing numba and loading the
+#: cached machine code costs ~0.4 s and ~120 MB, more than it saves on a small capture
+#: (``honeysift info`` on a 1 MB file would take three times as long).
+MIN_ROWS = 50_000  # frames in a block, for the compiled decode
+MIN_BYTES = 4 << 20  # bytes in a block, for the compiled walks
+
+
+def worth(size: int, minimum: int) -> bool:
+    """Use the compiled loops for a block of *size* (frames or bytes)?"""
+    return AVAILABLE and size >= minimum
+
+
+_COMPILED = False
+
+
+def _compile() -> None:
+    """Replace the loops below by their numba versions (once, on first use)."""
+    global _COMPILED
+    if _COMPILED:
+        return
     from numba import njit
 
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    AVAILABLE = False
+    g = globals()
+    for name in ("_u32", "_be16", "_be32", "_be64"):
+        g[name] = njit(cache=True, nogil=True, inline="always")(g[name])
+    for name in ("_walk_pcap", "_walk_epb", "_decode_common"):
+        g[name + "_c"] = njit(cache=True, nogil=True)(g[name])
+    _COMPILED = True
 
 
 def _u32(buf, p, big):
@@ -70,6 +96,7 @@ def _walk_pcap(buf, pos, end, hl, limit, big):
 
 def walk_pcap(buf: np.ndarray, pos: int, end: int, hl: int, limit: int, big: bool):
     """See :func:`_walk_pcap` (compiled when numba is installed)."""
+    _compile()
     return _walk_pcap_c(buf, pos, end, hl, limit, big)
 
 
@@ -237,6 +264,7 @@ DECODE_COLUMNS = (
 
 def decode_common(buf, data_off, caplen, origlen, linktype, cols) -> np.ndarray:
     """See :func:`_decode_common`; *cols* are the fresh columns of decode.new_columns."""
+    _compile()
     return _decode_common_c(
         buf, data_off, caplen, origlen, linktype, *(cols[k] for k in DECODE_COLUMNS)
     )
@@ -274,16 +302,8 @@ def _walk_epb(buf, pos, end, big, max_block):
 
 def walk_epb(buf: np.ndarray, pos: int, end: int, big: bool, max_block: int):
     """See :func:`_walk_epb` (compiled when numba is installed)."""
+    _compile()
     return _walk_epb_c(buf, pos, end, big, max_block)
 
 
-if AVAILABLE:
-    _u32 = njit(cache=True, nogil=True, inline="always")(_u32)
-    _walk_pcap_c = njit(cache=True, nogil=True)(_walk_pcap)
-    _walk_epb_c = njit(cache=True, nogil=True)(_walk_epb)
-    _be16 = njit(cache=True, nogil=True, inline="always")(_be16)
-    _be32 = njit(cache=True, nogil=True, inline="always")(_be32)
-    _be64 = njit(cache=True, nogil=True, inline="always")(_be64)
-    _decode_common_c = njit(cache=True, nogil=True)(_decode_common)
-else:  # pragma: no cover
-    _walk_pcap_c = _walk_epb_c = _decode_common_c = None
+_walk_pcap_c = _walk_epb_c = _decode_common_c = None
