@@ -28,8 +28,8 @@ MIN_BYTES = 4 << 20  # bytes in a block, for the compiled walks
 
 
 def worth(size: int, minimum: int) -> bool:
-    """Use the compiled loops for a block of *size* (frames or bytes)?"""
-    return AVAILABLE and size >= minimum
+    """Use the compiled loops for a block of *size* (frames or bytes)? (Always, once loaded.)"""
+    return AVAILABLE and (size >= minimum or _COMPILED)
 
 
 _COMPILED = False

@@ -251,7 +251,7 @@ def _facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen, first) -> dict[st
     "pay_a_first"/"pay_b_first" for the first payload, and kernels.SUMS), compiled
     (kernels.flow_facts) or with numpy (*first* = _first_sparse over the flow ids)."""
     out: dict[str, np.ndarray] = {}
-    if USE_KERNELS:
+    if USE_KERNELS and kernels.worth(n):
         f, s = kernels.flow_facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen)
         for j, x in enumerate(("_a", "_b")):
             for e, name in enumerate(kernels.FACTS):
@@ -547,7 +547,7 @@ class FlowBuilder:
         return np.minimum(t * 1e9, 2.0**62).astype(np.int64)
 
     def _round(self, rows: dict[str, np.ndarray], final: bool) -> list[dict[str, np.ndarray]]:
-        if USE_KERNELS:
+        if USE_KERNELS and kernels.worth(len(rows["ts_ns"])):
             packed, h = kernels.pack_split(
                 *(rows[k] for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "proto")),
                 *(rows[k] for k in ("ts_ns", "flags", "seq", "fromb")),
@@ -763,7 +763,7 @@ class FlowBuilder:
             s = np.where(s > 0, s - 1, 0)
             return np.where((s > 0) & has_fin, s - 1, s)
 
-        if USE_KERNELS:
+        if USE_KERNELS and kernels.worth(n):
             rs, rxmit, gap, per = kernels.tcp_seq(
                 starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b
             )

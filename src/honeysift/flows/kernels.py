@@ -14,14 +14,22 @@ same values and is used when numba is absent; tests/flows check that both give i
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
-try:  # optional: the numpy path in build.py is the fallback
-    from numba import njit
+#: numba installed (the numpy path in build.py / services.py / render.py is the fallback).
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    AVAILABLE = False
+#: Rows (packets of a round, payload heads, flows to print) below which the numpy code runs:
+#: importing numba and loading the cached machine code costs ~0.4 s and ~120 MB, more than
+#: the compiled passes save on a small capture. Tests set it to 0 to compare both paths.
+MIN_ROWS = 100_000
+
+
+def worth(n: int) -> bool:
+    """Use the compiled passes for *n* rows? (Always, once they are loaded.)"""
+    return AVAILABLE and (n >= MIN_ROWS or _COMPILED)
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -471,18 +479,50 @@ def _heads(mapped, off, avail):
     return out
 
 
-if AVAILABLE:
-    _close = njit(cache=True, nogil=True)(_close)
-    _finish = njit(cache=True, nogil=True)(_finish)
-    split_rows = njit(cache=True, nogil=True)(_split_rows)
-    _mix = njit(cache=True, nogil=True)(_mix)
-    pack_split = njit(cache=True, nogil=True)(_pack_split)
-    _put_uint = njit(cache=True, nogil=True)(_put_uint)
-    _put_int = njit(cache=True, nogil=True)(_put_int)
-    _put_bytes = njit(cache=True, nogil=True)(_put_bytes)
-    csv_rows = njit(cache=True, nogil=True)(_csv_rows)
-    heads = njit(cache=True, nogil=True)(_heads)
-    flow_facts = njit(cache=True, nogil=True)(_flow_facts)
-    tcp_seq = njit(cache=True, nogil=True)(_tcp_seq)
-else:  # pragma: no cover
-    split_rows = pack_split = csv_rows = heads = flow_facts = tcp_seq = None
+_COMPILED = False
+_split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
+
+
+def _compile() -> None:
+    """Replace the passes above by their numba versions (once, on first use)."""
+    global _COMPILED
+    if _COMPILED:
+        return
+    from numba import njit
+
+    g = globals()
+    for name in ("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"):
+        g[name] = njit(cache=True, nogil=True)(g[name])
+    for name in ("split_rows", "pack_split", "csv_rows", "heads", "flow_facts", "tcp_seq"):
+        g["_" + name + "_c"] = njit(cache=True, nogil=True)(g["_" + name])
+    _COMPILED = True
+
+
+def split_rows(*args):
+    _compile()
+    return _split_rows_c(*args)
+
+
+def pack_split(*args):
+    _compile()
+    return _pack_split_c(*args)
+
+
+def csv_rows(*args):
+    _compile()
+    return _csv_rows_c(*args)
+
+
+def heads(*args):
+    _compile()
+    return _heads_c(*args)
+
+
+def flow_facts(*args):
+    _compile()
+    return _flow_facts_c(*args)
+
+
+def tcp_seq(*args):
+    _compile()
+    return _tcp_seq_c(*args)

@@ -178,7 +178,7 @@ def write_csv(flows: FlowResult, out: IO[str]) -> None:
 
 
 def _csv_body(flows: FlowResult, out: IO[str]) -> None:
-    if COMPILED_CSV and kernels.csv_rows is not None:
+    if COMPILED_CSV and kernels.worth(len(flows)):
         _write_slices(out, lambda sl: _csv_compiled(flows, sl), len(flows), CSV_SLICE)
         return
 

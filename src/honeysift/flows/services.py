@@ -243,7 +243,7 @@ def candidates(
         ok = inside & (avail > j)
         return np.where(ok, mapped[np.where(ok, np.minimum(off + j, top), 0)], 0).astype(np.uint32)
 
-    if kernels.heads is not None:  # compiled: each payload's bytes read in one visit
+    if kernels.worth(n):  # compiled: each payload's bytes read in one visit
         # read in file order: the pages are visited front to back (TLB and prefetch friendly)
         o = np.argsort(off)
         h = np.empty((n, 9), np.uint32)
