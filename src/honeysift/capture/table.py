@@ -258,3 +258,16 @@ def halves_to_addr(hi: int, lo: int) -> str:
     if hi == 0 and (lo >> 32) == 0xFFFF:  # inet_ntoa: the same dotted quad, 10x faster
         return socket.inet_ntoa((lo & 0xFFFFFFFF).to_bytes(4, "big"))
     return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
+def address_ids(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(id per row, distinct hi, distinct lo): ids number the distinct addresses in (hi, lo)
+    order, as np.unique(axis=0) would, with one 2-key sort (np.unique over rows sorts a
+    structured view, several times slower)."""
+    order = np.lexsort((lo, hi)) if hi.any() else np.argsort(lo, kind="stable")
+    hs, ls = hi[order], lo[order]
+    new = np.ones(hs.shape[0], dtype=bool)
+    new[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
+    ids = np.empty(hs.shape[0], np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids, hs[new], ls[new]

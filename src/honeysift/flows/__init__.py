@@ -244,17 +244,13 @@ def _shared_strings(arr) -> np.ndarray:
 def _addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
     """Address text per row; rows with the same address share one str object (two million
     flows have far fewer distinct addresses, and a str per row costs ~60 bytes each)."""
+    from honeysift.capture.table import address_ids
     from honeysift.flows.text import address_strings
 
     if not hi.shape[0]:
         return []
-    order = np.lexsort((lo, hi)) if hi.any() else np.argsort(lo, kind="stable")
-    hs, ls = hi[order], lo[order]
-    new = np.ones(hs.shape[0], dtype=bool)
-    new[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
-    ids = np.empty(hs.shape[0], np.int64)
-    ids[order] = np.cumsum(new) - 1
-    text = np.asarray(address_strings(hs[new], ls[new]).to_pylist(), dtype=object)
+    ids, uh, ul = address_ids(hi, lo)
+    text = np.asarray(address_strings(uh, ul).to_pylist(), dtype=object)
     return text[ids].tolist()
 
 

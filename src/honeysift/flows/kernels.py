@@ -498,31 +498,21 @@ def _compile() -> None:
     _COMPILED = True
 
 
-def split_rows(*args):
-    _compile()
-    return _split_rows_c(*args)
+def _lazy(name: str):
+    """The public entry of pass *name*: compiles on first call, then calls the machine code."""
+
+    def call(*args):
+        _compile()
+        return globals()["_" + name + "_c"](*args)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = globals()["_" + name].__doc__
+    return call
 
 
-def pack_split(*args):
-    _compile()
-    return _pack_split_c(*args)
-
-
-def csv_rows(*args):
-    _compile()
-    return _csv_rows_c(*args)
-
-
-def heads(*args):
-    _compile()
-    return _heads_c(*args)
-
-
-def flow_facts(*args):
-    _compile()
-    return _flow_facts_c(*args)
-
-
-def tcp_seq(*args):
-    _compile()
-    return _tcp_seq_c(*args)
+split_rows = _lazy("split_rows")
+pack_split = _lazy("pack_split")
+csv_rows = _lazy("csv_rows")
+heads = _lazy("heads")
+flow_facts = _lazy("flow_facts")
+tcp_seq = _lazy("tcp_seq")
