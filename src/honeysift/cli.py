@@ -397,7 +397,9 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
     direction (-> <- <-> and ?> <? <?> when the originator was inferred without a SYN), packets,
     IP bytes and payload bytes each way, Zeek conn_state and history, argus status, service
     (by port and by payload), first/last frame. FILTER (tcpdump syntax) selects packets before
-    flows are built, as `ra - tcp and dst port 445` did.
+    flows are built, as `ra - tcp and dst port 445` did. csv, json, zeek and parquet are
+    written as flows end (like Zeek's conn.log), so memory stays small on big captures; the
+    table waits for every row.
 
     \b
     Examples:
