@@ -14,12 +14,15 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from honeysift.streams.extract import DirectionStream
 
 
+@lru_cache(maxsize=1 << 16)
 def tcpflow_addr(addr: str) -> str:
+    """IPv4 octets zero-padded to three digits; IPv6 as it is (cached: addresses repeat)."""
     if ":" in addr:
         return addr
     return ".".join(f"{int(o):03d}" for o in addr.split("."))
@@ -102,7 +105,7 @@ def write_streams(
             base = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1)
             n = seen.get(base, 0)
             seen[base] = n + 1
-            name = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1, n)
+            name = f"{base}c{n}" if n else base
             if write_files:
                 _write(out / name, st)
         index.append(
@@ -138,22 +141,42 @@ def _write(path: Path, st) -> None:
     """Write without following a symlink or overwriting something that is not ours."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        for chunk in st.iter_chunks():
-            fh.write(chunk)
+    try:
+        if st.data is not None:  # in memory: straight to the file, no file object
+            view = memoryview(st.data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return
+        with os.fdopen(os.dup(fd), "wb") as fh:
+            for chunk in st.iter_chunks():
+                fh.write(chunk)
+    finally:
+        os.close(fd)
 
 
 def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -> None:
     out = Path(outdir)
     with open(out / "index.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=INDEX_FIELDS)
-        w.writeheader()
+        w = csv.writer(fh)
+        w.writerow(INDEX_FIELDS)
+        gap_col = INDEX_FIELDS.index("gap_list")
         for e in index:
-            w.writerow(e.row())
-    with open(out / "index.json", "w") as fh:
-        fh.write("[\n")
-        fh.write(",\n".join(json.dumps(e.to_dict()) for e in index))
-        fh.write("\n]\n")
+            row = [getattr(e, k) for k in INDEX_FIELDS]
+            row[gap_col] = " ".join(f"{o}+{n}" for o, n in e.gap_list)
+            w.writerow(["" if v is None else v for v in row])
+    with open(out / "index.json", "wb") as fh:
+        fh.write(b"[\n")
+        fh.write(b",\n".join(_json(e.to_dict()) for e in index))
+        fh.write(b"\n]\n")
+
+
+def _json(d: dict) -> bytes:
+    """One index entry as JSON (orjson: ~10x json.dumps; same text modulo spacing)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.dumps(d).encode()
+    return orjson.dumps(d)
 
 
 @dataclass(slots=True)

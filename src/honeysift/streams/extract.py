@@ -226,7 +226,16 @@ class SegmentIndex:
                 return mm[po[i] : po[i] + n]
 
             if self.simple[g] and self.wire_sum[g] <= spill_threshold:
-                stream = _concatenate(c, s, e, payload, flags_l[s:e].tolist())
+                rows = np.flatnonzero(capl[s:e] > 0).tolist()
+                if all(po[i] >= 0 for i in rows):  # all in the file: slice the map in bulk
+                    read[0] += sum(cl[i] for i in rows) + len(rows) * (64 << 10)
+                    parts = [mm[po[i] : po[i] + cl[i]] for i in rows]
+                    if read[0] > DROP_EVERY:
+                        drop_pages(mm)
+                        read[0] = 0
+                else:
+                    parts = [payload(i) for i in rows]
+                stream = _concatenate(c, s, e, rows, parts, flags_l[s:e].tolist())
             else:
                 stream = reassemble_direction(
                     c["seq"][s:e],
@@ -267,12 +276,10 @@ def iter_tcp_streams(
 
 
 def _concatenate(
-    c: dict[str, np.ndarray], s: int, e: int, payload, fl: list[int]
+    c: dict[str, np.ndarray], s: int, e: int, rows: list[int], parts: list[bytes], fl: list[int]
 ) -> ReassembledStream:
-    """The fast path: an in-order direction without retransmissions is its payloads joined."""
-    capl = c["cap"]
-    rows = np.flatnonzero(capl[s:e] > 0).tolist()
-    parts = [payload(i) for i in rows]
+    """The fast path: an in-order direction without retransmissions is its payloads joined
+    (*parts*: the payloads of the group's *rows* that carry data)."""
     data = b"".join(parts)
     sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(parts) else np.zeros(0, np.int64)
