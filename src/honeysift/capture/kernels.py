@@ -15,6 +15,7 @@ thread decode while the main thread builds flows.
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 
@@ -33,6 +34,7 @@ def worth(size: int, minimum: int) -> bool:
 
 
 _COMPILED = False
+_COMPILE_LOCK = threading.Lock()
 
 
 def _compile() -> None:
@@ -40,6 +42,13 @@ def _compile() -> None:
     global _COMPILED
     if _COMPILED:
         return
+    with _COMPILE_LOCK:  # the reader thread and the main thread may both get here first
+        if not _COMPILED:
+            _compile_locked()
+
+
+def _compile_locked() -> None:
+    global _COMPILED
     from numba import njit
 
     g = globals()

@@ -15,6 +15,7 @@ same values and is used when numba is absent; tests/flows check that both give i
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 
@@ -480,6 +481,7 @@ def _heads(mapped, off, avail):
 
 
 _COMPILED = False
+_COMPILE_LOCK = threading.Lock()
 _split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
 
 
@@ -488,6 +490,13 @@ def _compile() -> None:
     global _COMPILED
     if _COMPILED:
         return
+    with _COMPILE_LOCK:  # the reader thread and the main thread may both get here first
+        if not _COMPILED:
+            _compile_locked()
+
+
+def _compile_locked() -> None:
+    global _COMPILED
     from numba import njit
 
     g = globals()
