@@ -18,7 +18,7 @@ from honeysift.streams.extract import DirectionStream
 _V4_MAPPED = 0xFFFF << 32
 
 #: Reassembled streams kept in memory at once by the analysis (bytes, content and bookkeeping).
-STREAM_CACHE_BYTES = 192 << 20
+STREAM_CACHE_BYTES = 128 << 20
 #: Bytes a cached stream costs besides its content and arrays (objects, array headers).
 STREAM_OVERHEAD = 1024
 
