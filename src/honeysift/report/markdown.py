@@ -13,6 +13,7 @@ before a pipe inside a code span can still split the cell in GFM).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from honeysift.report.present import (
@@ -56,6 +57,17 @@ def md(value: Any, limit: int | None = None) -> str:
     with *limit*, longer text is cut and says how long it was."""
     if value is None or value == "":
         return "-"
+    if type(value) in (str, int, float):  # addresses, ports, names repeat: escape each once
+        return _md_cached(value, limit)
+    return _md(value, limit)
+
+
+@lru_cache(maxsize=1 << 16, typed=True)
+def _md_cached(value: str | int | float, limit: int | None) -> str:
+    return _md(value, limit)
+
+
+def _md(value: Any, limit: int | None) -> str:
     s = safe(str(value))
     if limit is not None and len(s) > limit:
         s = f"{s[:limit]}... ({len(s):,} chars)"
