@@ -10,12 +10,12 @@ import pytest
 from honeysift.capture import kernels as capture_kernels
 from honeysift.flows import kernels as flow_kernels
 
-# The compiled loops normally wait for big inputs (numba's import costs more than it saves on a
+# The compiled loops normally wait for a big capture (numba's import costs more than it saves on a
 # small capture). In-process tests run them on every size, so the corpus comparisons check the
 # compiled code; the numpy paths are compared with them where tests switch numba off, and the
 # CLI tests (subprocesses) run with the normal thresholds.
-capture_kernels.MIN_ROWS = capture_kernels.MIN_BYTES = 0
-flow_kernels.MIN_ROWS = 0
+capture_kernels.ALWAYS = True
+flow_kernels.ALWAYS = True
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpus" / "zeek"))

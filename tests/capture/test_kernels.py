@@ -25,9 +25,8 @@ pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not install
 
 @pytest.fixture(autouse=True)
 def _always_compiled(monkeypatch):
-    """The compiled loops on any size (they normally wait for big blocks)."""
-    monkeypatch.setattr(kernels, "MIN_ROWS", 0)
-    monkeypatch.setattr(kernels, "MIN_BYTES", 0)
+    """The compiled loops on any size (they normally wait for a big capture)."""
+    monkeypatch.setattr(kernels, "ALWAYS", True)
 
 
 def _read(path: str, block: int, compiled: bool, monkeypatch) -> tuple[dict, list[str]]:
@@ -136,11 +135,11 @@ def test_random_frames_identical(frames, link) -> None:
         np.asarray(origs, np.uint32),
         np.full(len(frames), link, np.uint16),
     )
-    kernels.AVAILABLE, kernels.MIN_ROWS = True, 0
+    kernels.AVAILABLE = True
     try:
         fast = decode_frames(*args)
         kernels.AVAILABLE = False
         slow = decode_frames(*args)
     finally:
-        kernels.AVAILABLE, kernels.MIN_ROWS = True, 50_000
+        kernels.AVAILABLE = True
     _assert_same(fast, slow)

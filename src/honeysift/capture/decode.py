@@ -78,10 +78,10 @@ def decode_frames(
 ) -> dict[str, np.ndarray]:
     """Decode all frames of one block; returns the packet-table columns (minus bookkeeping).
 
-    With numba and a big enough block, the common layouts take the compiled one-pass decoder
+    With numba and a big capture, the common layouts take the compiled one-pass decoder
     (capture/kernels.py) and only the other rows go through the column passes below."""
     cap = caplen.astype(np.int64)
-    if kernels.worth(data_off.shape[0], kernels.MIN_ROWS):
+    if kernels.worth() and data_off.shape[0]:
         cols = new_columns(data_off.shape[0])
         cols["linktype"][:] = linktype
         done = kernels.decode_common(buf, data_off, caplen, origlen, linktype, cols)

@@ -85,7 +85,7 @@ class PcapScanner:
         while True:
             bf.fill()
             buf = bf.buf
-            if kernels.worth(bf.end - bf.start, kernels.MIN_BYTES):
+            if kernels.worth():
                 offs, pos, damaged = kernels.walk_pcap(
                     bf.array(), bf.start, bf.end, hl, limit, self.h.byte_order == ">"
                 )

@@ -136,7 +136,7 @@ class PcapngScanner:
             lens: list[int] = []
             damaged = None
             new_section = False
-            fast = kernels.worth(end - pos, kernels.MIN_BYTES)
+            fast = kernels.worth()
             runs: list[tuple[np.ndarray, np.ndarray]] = []
             while pos + 12 <= end:
                 if fast:  # runs of well-formed EPBs in one compiled loop

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from honeysift.capture import linktypes
+from honeysift.capture import kernels, linktypes
 from honeysift.capture.blocks import BlockFile, RawChunk
 from honeysift.capture.decode import decode_frames
 from honeysift.capture.ipfrag import Defragmenter
@@ -70,6 +70,7 @@ class Capture:
         self.block_size = block_size
         self.progress = progress
         self.source: Source = open_source(self.name)
+        kernels.note_capture(self.source.size)
         self.warnings: list[CaptureWarning] = [
             CaptureWarning(None, w) for w in self.source.warnings
         ]

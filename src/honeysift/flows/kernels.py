@@ -19,18 +19,20 @@ import threading
 
 import numpy as np
 
+from honeysift.capture import kernels as capture_kernels
+
 #: numba installed (the numpy path in build.py / services.py / render.py is the fallback).
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
-#: Rows (packets of a round, payload heads, flows to print) below which the numpy code runs:
-#: importing numba and loading the cached machine code costs ~0.4 s and ~120 MB, more than
-#: the compiled passes save on a small capture. Tests set it to 0 to compare both paths.
-MIN_ROWS = 100_000
+#: Tests set this to run the compiled passes on every size.
+ALWAYS = False
 
 
-def worth(n: int) -> bool:
-    """Use the compiled passes for *n* rows? (Always, once they are loaded.)"""
-    return AVAILABLE and (n >= MIN_ROWS or _COMPILED)
+def worth(n: int = 0) -> bool:
+    """Use the compiled passes? When numba is installed and the capture is big enough to pay
+    for loading them (capture.kernels.COMPILE_FROM), or they are loaded already. *n* (rows) is
+    informational: the decision is per process, so one capture's output does not mix paths."""
+    return AVAILABLE and (ALWAYS or _COMPILED or capture_kernels.worth())
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
