@@ -15,9 +15,10 @@ thread decode while the main thread builds flows.
 from __future__ import annotations
 
 import importlib.util
-import threading
 
 import numpy as np
+
+from honeysift.jit import LazyJit
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
@@ -40,33 +41,7 @@ def note_capture(size: int) -> None:
 
 def worth() -> bool:
     """Use the compiled loops? (numba installed, and a big capture, or already loaded.)"""
-    return AVAILABLE and (ALWAYS or _wanted or _COMPILED)
-
-
-_COMPILED = False
-_COMPILE_LOCK = threading.Lock()
-
-
-def _compile() -> None:
-    """Replace the loops below by their numba versions (once, on first use)."""
-    global _COMPILED
-    if _COMPILED:
-        return
-    with _COMPILE_LOCK:  # the reader thread and the main thread may both get here first
-        if not _COMPILED:
-            _compile_locked()
-
-
-def _compile_locked() -> None:
-    global _COMPILED
-    from numba import njit
-
-    g = globals()
-    for name in ("_u32", "_be16", "_be32", "_be64"):
-        g[name] = njit(cache=True, nogil=True, inline="always")(g[name])
-    for name in ("_walk_pcap", "_walk_epb", "_decode_common"):
-        g[name + "_c"] = njit(cache=True, nogil=True)(g[name])
-    _COMPILED = True
+    return AVAILABLE and (ALWAYS or _wanted or _JIT.done)
 
 
 def _u32(buf, p, big):
@@ -115,7 +90,7 @@ def _walk_pcap(buf, pos, end, hl, limit, big):
 
 def walk_pcap(buf: np.ndarray, pos: int, end: int, hl: int, limit: int, big: bool):
     """See :func:`_walk_pcap` (compiled when numba is installed)."""
-    _compile()
+    _JIT.ensure()
     return _walk_pcap_c(buf, pos, end, hl, limit, big)
 
 
@@ -283,7 +258,7 @@ DECODE_COLUMNS = (
 
 def decode_common(buf, data_off, caplen, origlen, linktype, cols) -> np.ndarray:
     """See :func:`_decode_common`; *cols* are the fresh columns of decode.new_columns."""
-    _compile()
+    _JIT.ensure()
     return _decode_common_c(
         buf, data_off, caplen, origlen, linktype, *(cols[k] for k in DECODE_COLUMNS)
     )
@@ -321,8 +296,13 @@ def _walk_epb(buf, pos, end, big, max_block):
 
 def walk_epb(buf: np.ndarray, pos: int, end: int, big: bool, max_block: int):
     """See :func:`_walk_epb` (compiled when numba is installed)."""
-    _compile()
+    _JIT.ensure()
     return _walk_epb_c(buf, pos, end, big, max_block)
 
 
 _walk_pcap_c = _walk_epb_c = _decode_common_c = None
+_JIT = LazyJit(
+    globals(),
+    entries=("_walk_pcap", "_walk_epb", "_decode_common"),
+    inline=("_u32", "_be16", "_be32", "_be64"),
+)

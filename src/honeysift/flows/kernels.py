@@ -15,11 +15,11 @@ same values and is used when numba is absent; tests/flows check that both give i
 from __future__ import annotations
 
 import importlib.util
-import threading
 
 import numpy as np
 
 from honeysift.capture import kernels as capture_kernels
+from honeysift.jit import LazyJit
 
 #: numba installed (the numpy path in build.py / services.py / render.py is the fallback).
 AVAILABLE = importlib.util.find_spec("numba") is not None
@@ -32,7 +32,7 @@ def worth(n: int = 0) -> bool:
     """Use the compiled passes? When numba is installed and the capture is big enough to pay
     for loading them (capture.kernels.COMPILE_FROM), or they are loaded already. *n* (rows) is
     informational: the decision is per process, so one capture's output does not mix paths."""
-    return AVAILABLE and (ALWAYS or _COMPILED or capture_kernels.worth())
+    return AVAILABLE and (ALWAYS or _JIT.done or capture_kernels.worth())
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -482,48 +482,15 @@ def _heads(mapped, off, avail):
     return out
 
 
-_COMPILED = False
-_COMPILE_LOCK = threading.Lock()
 _split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
-
-
-def _compile() -> None:
-    """Replace the passes above by their numba versions (once, on first use)."""
-    global _COMPILED
-    if _COMPILED:
-        return
-    with _COMPILE_LOCK:  # the reader thread and the main thread may both get here first
-        if not _COMPILED:
-            _compile_locked()
-
-
-def _compile_locked() -> None:
-    global _COMPILED
-    from numba import njit
-
-    g = globals()
-    for name in ("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"):
-        g[name] = njit(cache=True, nogil=True)(g[name])
-    for name in ("split_rows", "pack_split", "csv_rows", "heads", "flow_facts", "tcp_seq"):
-        g["_" + name + "_c"] = njit(cache=True, nogil=True)(g["_" + name])
-    _COMPILED = True
-
-
-def _lazy(name: str):
-    """The public entry of pass *name*: compiles on first call, then calls the machine code."""
-
-    def call(*args):
-        _compile()
-        return globals()["_" + name + "_c"](*args)
-
-    call.__name__ = call.__qualname__ = name
-    call.__doc__ = globals()["_" + name].__doc__
-    return call
-
-
-split_rows = _lazy("split_rows")
-pack_split = _lazy("pack_split")
-csv_rows = _lazy("csv_rows")
-heads = _lazy("heads")
-flow_facts = _lazy("flow_facts")
-tcp_seq = _lazy("tcp_seq")
+_JIT = LazyJit(
+    globals(),
+    entries=("_split_rows", "_pack_split", "_csv_rows", "_heads", "_flow_facts", "_tcp_seq"),
+    helpers=("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"),
+)
+split_rows = _JIT.entry("_split_rows", "split_rows")
+pack_split = _JIT.entry("_pack_split", "pack_split")
+csv_rows = _JIT.entry("_csv_rows", "csv_rows")
+heads = _JIT.entry("_heads", "heads")
+flow_facts = _JIT.entry("_flow_facts", "flow_facts")
+tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
