@@ -142,74 +142,66 @@ class SummaryBuilder:
         packets, data, wire, trunc = self.packets, self.data, self.wire, self.trunc
         first, last, ordered = self.first, self.last, self.ordered
         status, protos, reassembled = self.status, self.protos, self.reassembled
-        return _summary(cap, packets, data, wire, trunc, first, last, ordered, status, protos,
-                        reassembled, md5, sha)  # fmt: skip
-
-
-def _summary(
-    cap, packets, data, wire, trunc, first, last, ordered, status, protos, reassembled, md5, sha
-) -> CaptureSummary:
-    src = cap.source
-    fmt = cap.format
-    duration = (last - first) / 1e9 if packets else 0.0
-    resolutions = list(dict.fromkeys(fmt.ts_resolution))
-    links = list(dict.fromkeys(fmt.linktypes))
-    return CaptureSummary(
-        file=cap.name,
-        file_size=src.stored_size,
-        format=fmt.container,
-        format_version=fmt.version,
-        compression=src.compression,
-        byte_order=fmt.byte_order,
-        ts_resolution=",".join(resolutions),
-        linktypes=[linktypes.name(x) for x in links],
-        linktype_numbers=links,
-        snaplen=max(fmt.snaplen) if fmt.snaplen else 0,
-        interfaces=[
-            {
-                "linktype": linktypes.name(lt),
-                "linktype_number": lt,
-                "snaplen": snap,
-                "ts_resolution": res,
-                "name": name,
-            }
-            for lt, snap, res, name in zip(
-                fmt.linktypes,
-                fmt.snaplen,
-                fmt.ts_resolution,
-                fmt.interface_names or [None] * len(fmt.linktypes),
-                strict=False,
-            )
-        ],
-        packets=packets,
-        bytes=wire,
-        captured_bytes=data,
-        first_ts=first / 1e9 if first is not None else None,
-        last_ts=last / 1e9 if last is not None else None,
-        first_ns=first,
-        last_ns=last,
-        duration=duration,
-        time_ordered=ordered,
-        data_byte_rate=wire / duration if duration > 0 else 0.0,
-        data_bit_rate=8 * wire / duration if duration > 0 else 0.0,
-        avg_packet_size=wire / packets if packets else 0.0,
-        avg_packet_rate=packets / duration if duration > 0 else 0.0,
-        md5=md5,
-        sha256=sha,
-        decompressed_size=src.size if src.compression else None,
-        decompressed_md5=src.md5 if src.compression else None,
-        decompressed_sha256=src.sha256 if src.compression else None,
-        truncated_frames=trunc,
-        undecodable_frames=int(sum(status[s] for s in UNDECODABLE)),
-        status_counts={
-            STATUS_NAMES[i]: int(c)
-            for i, c in enumerate(status.tolist())
-            if c and i in STATUS_NAMES
-        },
-        ip_protocols={
-            _PROTO_NAMES.get(i, str(i)): int(c) for i, c in enumerate(protos.tolist()) if c
-        },
-        ip_fragments_reassembled=reassembled,
-        warnings=[str(w) for w in cap.warnings],
-        notes=list(cap.notes),
-    )
+        fmt = cap.format
+        duration = (last - first) / 1e9 if packets else 0.0
+        resolutions = list(dict.fromkeys(fmt.ts_resolution))
+        links = list(dict.fromkeys(fmt.linktypes))
+        return CaptureSummary(
+            file=cap.name,
+            file_size=src.stored_size,
+            format=fmt.container,
+            format_version=fmt.version,
+            compression=src.compression,
+            byte_order=fmt.byte_order,
+            ts_resolution=",".join(resolutions),
+            linktypes=[linktypes.name(x) for x in links],
+            linktype_numbers=links,
+            snaplen=max(fmt.snaplen) if fmt.snaplen else 0,
+            interfaces=[
+                {
+                    "linktype": linktypes.name(lt),
+                    "linktype_number": lt,
+                    "snaplen": snap,
+                    "ts_resolution": res,
+                    "name": name,
+                }
+                for lt, snap, res, name in zip(
+                    fmt.linktypes,
+                    fmt.snaplen,
+                    fmt.ts_resolution,
+                    fmt.interface_names or [None] * len(fmt.linktypes),
+                    strict=False,
+                )
+            ],
+            packets=packets,
+            bytes=wire,
+            captured_bytes=data,
+            first_ts=first / 1e9 if first is not None else None,
+            last_ts=last / 1e9 if last is not None else None,
+            first_ns=first,
+            last_ns=last,
+            duration=duration,
+            time_ordered=ordered,
+            data_byte_rate=wire / duration if duration > 0 else 0.0,
+            data_bit_rate=8 * wire / duration if duration > 0 else 0.0,
+            avg_packet_size=wire / packets if packets else 0.0,
+            avg_packet_rate=packets / duration if duration > 0 else 0.0,
+            md5=md5,
+            sha256=sha,
+            decompressed_size=src.size if src.compression else None,
+            decompressed_md5=src.md5 if src.compression else None,
+            decompressed_sha256=src.sha256 if src.compression else None,
+            truncated_frames=trunc,
+            undecodable_frames=int(sum(status[s] for s in UNDECODABLE)),
+            status_counts={
+                STATUS_NAMES[i]: int(c)
+                for i, c in enumerate(status.tolist())
+                if c and i in STATUS_NAMES
+            },
+            ip_protocols={
+                _PROTO_NAMES.get(i, str(i)): int(c) for i, c in enumerate(protos.tolist()) if c
+            },
+            ip_fragments_reassembled=reassembled,
+            warnings=[str(w) for w in cap.warnings],
+            notes=list(cap.notes),
+        )
