@@ -106,6 +106,21 @@ _SPLIT_FIELDS = (
 TUN_TEREDO, TUN_VXLAN = 2, 3
 
 
+def _canonical(sh, sl, dh, dl, sp, dp) -> dict[str, np.ndarray]:
+    """The canonical key of each packet (endpoint a = the smaller (address, port)) and whether
+    the packet was sent from b."""
+    fromb = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
+    return {
+        "ka_hi": np.where(fromb, dh, sh),
+        "ka_lo": np.where(fromb, dl, sl),
+        "kb_hi": np.where(fromb, sh, dh),
+        "kb_lo": np.where(fromb, sl, dl),
+        "pa": np.where(fromb, dp, sp),
+        "pb": np.where(fromb, sp, dp),
+        "fromb": fromb,
+    }
+
+
 def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     """Compact per-packet columns of IP rows, keyed canonically (smaller endpoint = a)."""
     idx = np.nonzero((t.status == ST_OK) & (t.ip_version != 0))[0]
@@ -123,7 +138,7 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     ports = (proto == 6) | (proto == 17) | icmp
     sp = np.where(ports, sp, 0).astype(np.uint16)
     dp = np.where(ports, dp, 0).astype(np.uint16)
-    fromb = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
+    key = _canonical(sh, sl, dh, dl, sp, dp)
     reas = t.reassembled[idx]
     poff = (t.offset[idx] + t.payload_off[idx]).astype(np.int64)
     avail = np.minimum(
@@ -139,14 +154,8 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     rows = {
         "ts_ns": t.ts_ns[idx],
         "frame": t.frame[idx].astype(np.int64),
-        "ka_hi": np.where(fromb, dh, sh),
-        "ka_lo": np.where(fromb, dl, sl),
-        "kb_hi": np.where(fromb, sh, dh),
-        "kb_lo": np.where(fromb, sl, dl),
-        "pa": np.where(fromb, dp, sp),
-        "pb": np.where(fromb, sp, dp),
+        **key,
         "proto": proto,
-        "fromb": fromb,
         "flags": np.where(proto == 6, t.tcp_flags[idx], 0).astype(np.uint8),
         "seq": t.seq[idx],
         "ack": t.ack[idx],
@@ -178,19 +187,12 @@ def _outer_rows(t: PacketTable) -> dict[str, np.ndarray] | None:
     row = tun["row"][sel]
     sh, sl, dh, dl = (tun[k][sel] for k in ("src_hi", "src_lo", "dst_hi", "dst_lo"))
     sp, dp = tun["sport"][sel].astype(np.uint16), tun["dport"][sel].astype(np.uint16)
-    fromb = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp > dp))))
     z = np.zeros(len(sel), np.uint8)
     return {
         "ts_ns": t.ts_ns[row],
         "frame": t.frame[row].astype(np.int64),
-        "ka_hi": np.where(fromb, dh, sh),
-        "ka_lo": np.where(fromb, dl, sl),
-        "kb_hi": np.where(fromb, sh, dh),
-        "kb_lo": np.where(fromb, sl, dl),
-        "pa": np.where(fromb, dp, sp),
-        "pb": np.where(fromb, sp, dp),
+        **_canonical(sh, sl, dh, dl, sp, dp),
         "proto": np.full(len(sel), 17, np.uint8),
-        "fromb": fromb,
         "flags": z,
         "seq": np.zeros(len(sel), np.uint32),
         "ack": np.zeros(len(sel), np.uint32),
