@@ -534,6 +534,23 @@ def _smb1_write(rq: smb1.Smb1Command) -> tuple[int, int, bytes] | None:
     return _legacy_write(rq)
 
 
+def _blob_logon(
+    nt, challenge: bytes, null: bool, status: str, ex, guest: bool, uid, ref: Ref
+) -> SmbLogon:
+    """A logon carried in a security blob (SMB1 extended security, SMB2): NTLMSSP AUTHENTICATE
+    (account, and whether the password was empty), else SPNEGO with another mechanism
+    (Kerberos: no account to read)."""
+    if nt is not None:
+        user, domain, ws = nt.user, nt.domain, nt.workstation
+        empty, mech = _ntlm_empty_password(nt, challenge), "NTLMSSP"
+    else:
+        user = domain = ws = ""
+        empty, mech = None, "SPNEGO"
+    return SmbLogon(
+        user, domain, ws, null, empty, status, ex.ok, ex.status is not None, guest, uid, ref, mech
+    )
+
+
 def _smb1_logon(
     ex: smb1.Smb1Exchange,
     rq: smb1.SessionSetup,
@@ -548,25 +565,9 @@ def _smb1_logon(
     guest = isinstance(rs, smb1.SessionSetup) and rs.guest
     uid = ex.response_msg.header.uid if ex.response_msg and ex.response_msg.header else None
     if nt is not None:
-        empty = _ntlm_empty_password(nt, challenge)
-        return SmbLogon(
-            nt.user,
-            nt.domain,
-            nt.workstation,
-            nt.anonymous,
-            empty,
-            status,
-            ex.ok,
-            ex.status is not None,
-            guest,
-            uid,
-            ref,
-            "NTLMSSP",
-        )
+        return _blob_logon(nt, challenge, nt.anonymous, status, ex, guest, uid, ref)
     if rq.security_blob:
-        return SmbLogon(
-            "", "", "", False, None, status, ex.ok, ex.status is not None, guest, uid, ref, "SPNEGO"
-        )
+        return _blob_logon(None, challenge, False, status, ex, guest, uid, ref)
     pw = rq.oem_password + rq.unicode_password
     return SmbLogon(
         rq.account,
@@ -690,37 +691,7 @@ def _smb2_session(conn: SmbConnection, exchanges: list[smb2.Smb2Exchange]) -> No
             guest = bool(flags & SMB2_SESSION_FLAG_IS_GUEST)
             null = bool(flags & SMB2_SESSION_FLAG_IS_NULL) or (nt is not None and nt.anonymous)
             uid = r.header.session_id if r is not None and r.header else None
-            if nt is not None:
-                lg = SmbLogon(
-                    nt.user,
-                    nt.domain,
-                    nt.workstation,
-                    null,
-                    _ntlm_empty_password(nt, challenge),
-                    status,
-                    ex.ok,
-                    ex.status is not None,
-                    guest,
-                    uid,
-                    ref,
-                    "NTLMSSP",
-                )
-            else:
-                lg = SmbLogon(
-                    "",
-                    "",
-                    "",
-                    null,
-                    None,
-                    status,
-                    ex.ok,
-                    ex.status is not None,
-                    guest,
-                    uid,
-                    ref,
-                    "SPNEGO",
-                )
-            _add(conn.logons, lg)
+            _add(conn.logons, _blob_logon(nt, challenge, null, status, ex, guest, uid, ref))
         elif cmd == smb2.TREE_CONNECT:
             _add(conn.trees, {"path": q.path or "", "status": status, "frame": _first(ref)})
         elif cmd == smb2.CREATE:
