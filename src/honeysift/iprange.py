@@ -8,9 +8,20 @@ looked up with one binary search per address instead.
 
 from __future__ import annotations
 
+import ipaddress
+
 import numpy as np
 
 _M64 = (1 << 64) - 1
+_V4_MAPPED = 0xFFFF << 32
+
+
+def network_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+    """A network as an inclusive 128-bit key range (IPv4 in IPv4-mapped form, as the table)."""
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4:
+        lo, hi = _V4_MAPPED | lo, _V4_MAPPED | hi
+    return lo, hi
 
 
 def merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

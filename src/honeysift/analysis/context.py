@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from honeysift.capture.reader import Capture
-from honeysift.iprange import RangeSet
+from honeysift.iprange import RangeSet, network_range
 from honeysift.pipeline import Pipeline
 from honeysift.streams.extract import DirectionStream
-
-_V4_MAPPED = 0xFFFF << 32
 
 #: Reassembled streams kept in memory at once by the analysis (bytes, content and bookkeeping).
 STREAM_CACHE_BYTES = 128 << 20
@@ -68,13 +66,7 @@ class AnalysisContext:
     def honeypot_mask(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Vectorized :meth:`is_honeypot` over address halves (the table's representation)."""
         if self._hp_set is None:
-            ranges = []
-            for n in self._nets:
-                a, b = int(n.network_address), int(n.broadcast_address)
-                if n.version == 4:
-                    a, b = a | _V4_MAPPED, b | _V4_MAPPED
-                ranges.append((a, b))
-            self._hp_set = RangeSet(ranges)
+            self._hp_set = RangeSet([network_range(n) for n in self._nets])
         return self._hp_set.mask(hi, lo)
 
     # -- flows ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from honeysift.iprange import RangeSet
+from honeysift.iprange import RangeSet, network_range
 
 # -- variables -------------------------------------------------------------------------------
 
@@ -273,10 +273,7 @@ def _addr_ranges(text: str) -> list[tuple[int, int]]:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
         raise RuleError(f"bad address {text!r}") from exc
-    lo, hi = int(net.network_address), int(net.broadcast_address)
-    if net.version == 4:
-        lo, hi = _V4_PREFIX | lo, _V4_PREFIX | hi
-    return [(lo, hi)]
+    return [network_range(net)]
 
 
 def _port_num(s: str) -> int:
