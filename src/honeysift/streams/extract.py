@@ -151,7 +151,7 @@ class SegmentIndex:
         self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
         self._by_flow: dict[int, tuple[int, int]] | None = None
         self._map = None
-        self._read = [0]
+        self._mapped = 0  # bytes mapped through _map since its pages were last dropped
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
         """Group indices (both directions) of these flows, in (flow, direction) order."""
@@ -188,6 +188,15 @@ class SegmentIndex:
             self._map = self.cap.open_map()
         yield from self._iter(flows, include_empty, spill_threshold, spill_dir, self._map)
 
+    def _budget(self, mm, nbytes: int, reads: int) -> None:
+        """Pages read through the map stay ours until dropped (callers ask for many flows, and
+        a long flow's segments are spread over the file): count a read's bytes and up to
+        64 KiB around it (the kernel's fault-around), and drop past DROP_EVERY."""
+        self._mapped += nbytes + reads * (64 << 10)
+        if self._mapped > DROP_EVERY:
+            drop_pages(mm)
+            self._mapped = 0
+
     def close(self) -> None:
         """Unmap the capture (streams already returned stay valid: they hold copies)."""
         if isinstance(self._map, mmap.mmap):
@@ -201,10 +210,7 @@ class SegmentIndex:
         poff, capl, framel = c["poff"], c["cap"], c["frame"]
         flags_l = c["flags"]
         extra = self.extra
-        # Pages read through the map stay ours until dropped (callers ask for many flows, and
-        # a long flow's segments are spread over the file): a read maps its bytes and up to
-        # 64 KiB around them (the kernel's fault-around), so budget that much per read.
-        read = self._read  # carried across calls: the map is shared by all of them
+        budget = self._budget
         for g in self.groups_for(flows).tolist():
             s, e = int(self.starts[g]), int(self.ends[g])
             if self.wire_sum[g] == 0 and not include_empty:
@@ -219,20 +225,14 @@ class SegmentIndex:
                 n = cl[i]
                 if n <= 0:
                     return b""
-                read[0] += n + (64 << 10)
-                if read[0] > DROP_EVERY:
-                    drop_pages(mm)
-                    read[0] = 0
+                budget(mm, n, 1)
                 return mm[po[i] : po[i] + n]
 
             if self.simple[g] and self.wire_sum[g] <= spill_threshold:
                 rows = np.flatnonzero(capl[s:e] > 0).tolist()
                 if all(po[i] >= 0 for i in rows):  # all in the file: slice the map in bulk
-                    read[0] += sum(cl[i] for i in rows) + len(rows) * (64 << 10)
                     parts = [mm[po[i] : po[i] + cl[i]] for i in rows]
-                    if read[0] > DROP_EVERY:
-                        drop_pages(mm)
-                        read[0] = 0
+                    budget(mm, sum(cl[i] for i in rows), len(rows))
                 else:
                     parts = [payload(i) for i in rows]
                 stream = _concatenate(c, s, e, rows, parts, flags_l[s:e].tolist())
