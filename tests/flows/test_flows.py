@@ -415,6 +415,52 @@ def test_payload_pretest_compiled_equals_numpy(monkeypatch) -> None:
     assert services.PRE_FTP not in set(fast.tolist())
 
 
+def test_compiled_history_equals_numpy() -> None:
+    """kernels.history writes the letters of state.history_letters + join_letters: random
+    flag/payload/window/retransmission rows (flows long enough for the 10th and 100th T),
+    flipped flows and UDP flows."""
+    pytest.importorskip("numba")
+    from honeysift.flows import kernels, state
+
+    rng = np.random.default_rng(11)
+    lens = rng.integers(1, 300, 400)
+    nfl, n = len(lens), int(lens.sum())
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    fid = np.repeat(np.arange(nfl), lens)
+    proto = rng.choice([6, 6, 6, 17], nfl).astype(np.uint8)
+    tcp_row = proto[fid] == 6
+    fromb = rng.random(n) < 0.5
+    flags = rng.choice([0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x01, 0x06, 0x05, 0], n)
+    flags = flags.astype(np.uint8)
+    plen = np.where(rng.random(n) < 0.5, rng.integers(1, 50, n), 0).astype(np.int64)
+    win = np.where(rng.random(n) < 0.2, 0, 100).astype(np.uint16)
+    rs = rng.integers(0, 5, n).astype(np.int64) * 100
+    rxmit, gap = rng.random(n) < 0.6, rng.random(n) < 0.3
+    orig_b = rng.random(nfl) < 0.5
+    flipped = rng.random(nfl) < 0.3
+    o_pk, r_pk = rng.integers(0, 3, nfl), rng.integers(0, 3, nfl)
+    ud = (proto == 17) * ((o_pk > 0) + 2 * (r_pk > 0))
+    got = kernels.history(
+        starts, n, fromb, flags, tcp_row, plen, win, rs, rxmit, gap, orig_b, flipped, ud
+    )
+    tr = tcp_row
+    zwin = tr & (win == 0) & ((flags & 0x06) == 0)
+    resp = fromb != orig_b[fid]
+    parts = [(np.nonzero(flipped)[0], np.full(int(flipped.sum()), ord("^"), np.uint8))]
+    parts.append(
+        state.history_letters(
+            fid[tr], resp[tr], flags[tr], plen[tr], rs[tr], rxmit[tr], gap[tr], zwin[tr]
+        )
+    )
+    for cnt, letter in ((o_pk, "D"), (r_pk, "d")):
+        f = np.nonzero((proto == 17) & (cnt > 0))[0]
+        parts.append((f, np.full(len(f), ord(letter), np.uint8)))
+    want = state.join_letters(nfl, parts)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert b"t" in want[1].tobytes() and b"^" in want[1].tobytes()
+    assert (want[0] > 10).any()
+
+
 def test_compiled_key_hash_equals_numpy() -> None:
     """kernels.pack_split hashes keys exactly as build._hash (the sort order, hence the order
     of tied flows, does not depend on numba being installed)."""

@@ -357,6 +357,21 @@ def _tcp_seq_numpy(fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, is
     return rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b)
 
 
+def _history_numpy(starts, n, fromb, fl, tcp_row, plen, win, rs, rxmit, gap, fid, resp, flip, ud):
+    """kernels.history with numpy: (lengths, letters) of the flows' history strings."""
+    nfl = len(starts)
+    parts = [(np.nonzero(flip)[0], np.full(int(flip.sum()), ord("^"), np.uint8))]
+    if tcp_row.any():
+        tr = tcp_row
+        zwin = tr & (win == 0) & ((fl & (SYN | RST)) == 0)
+        args = (fid, resp, fl, plen, rs, rxmit, gap, zwin)
+        parts.append(state.history_letters(*(x[tr] for x in args)))
+    for bit, letter in ((1, "D"), (2, "d")):
+        f = np.nonzero(ud & bit)[0]
+        parts.append((f, np.full(len(f), ord(letter), np.uint8)))
+    return state.join_letters(nfl, parts)
+
+
 class _Rows:
     """Rows *idx* of a round's columns *src*, gathered per column on first use; ``at(k, pos)``
     reads single positions without gathering the column (fields needed only at flow starts
@@ -740,7 +755,6 @@ class FlowBuilder:
         # --- TCP sequence space -----------------------------------------------------------
         seq = r["seq"].astype(np.int64)
         ack = r["ack"].astype(np.int64)
-        rst_r = (fl & RST) > 0
         first_a, first_b = fx["first_a"], fx["first_b"]
         # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
         # first ACK - 1 (Zeek init_endpoint / init_peer).
@@ -811,19 +825,12 @@ class FlowBuilder:
         # history (Arrow string layout): TCP letters, "^" when flipped, D/d for UDP; Zeek's
         # ICMP and other analyzers record no history
         flipped = (orig_b != first_pkt_b) & ((proto == 6) | (proto == 17))
-        parts = [(np.nonzero(flipped)[0], np.full(int(flipped.sum()), ord("^"), np.uint8))]
-        if tcp_row.any():
-            tr = tcp_row
-            zwin = tr & (r["win"] == 0) & ~rst_r & ((fl & SYN) == 0)
-            parts.append(
-                state.history_letters(
-                    fid[tr], resp_row[tr], fl[tr], plen[tr], rs[tr], rxmit[tr], gap[tr], zwin[tr]
-                )
-            )
-        for cnt, letter in ((orig_pkts, "D"), (resp_pkts, "d")):
-            f = np.nonzero((proto == 17) & (cnt > 0))[0]
-            parts.append((f, np.full(len(f), ord(letter), np.uint8)))
-        hist_len, hist_data = state.join_letters(nfl, parts)
+        ud = (proto == 17) * ((orig_pkts > 0) + 2 * (resp_pkts > 0))  # UDP "D" / "d"
+        hist_args = (starts, n, fromb, fl, tcp_row, plen, r["win"], rs, rxmit, gap)
+        if USE_KERNELS and kernels.worth(n):
+            hist_len, hist_data = kernels.history(*hist_args, orig_b, flipped, ud)
+        else:
+            hist_len, hist_data = _history_numpy(*hist_args, fid, resp_row, flipped, ud)
         hist_off = np.concatenate([[0], np.cumsum(hist_len, dtype=np.int64)])
 
         def hist(i: int) -> bytes:

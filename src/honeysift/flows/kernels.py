@@ -464,6 +464,81 @@ def _tcp_seq(starts, n, fromb, flags, tcp_row, seq, ack, plen, isn_a, isn_b):
     return rs, rxmit, gap, per
 
 
+# ---------------------------------------------------------------------------- history letters
+def _history(starts, n, fromb, flags, tcp_row, plen, win, rs, rxmit, gap, orig_b, flipped, ud):
+    """Zeek history strings of a piece's flows, as (lengths int32, letters uint8): the letters
+    of state.history_letters and join_letters in one pass ("^" when flipped, the TCP letters
+    in packet order, "D"/"d" for UDP flows whose originator / responder sent: bits 1 / 2 of
+    *ud*). Same rules: "ADIQ" once per direction, "SHFR" again only for a new sequence
+    number, "WTG" at the 1st, 10th, 100th... occurrence; lower case for the responder."""
+    nfl = len(starts)
+    lens = np.zeros(nfl, np.int32)
+    out = np.empty(4 * n + 3 * nfl, np.uint8)
+    seen = np.zeros((2, 4), np.bool_)  # A D I Q per direction
+    has = np.zeros((2, 4), np.bool_)  # S H F R: a previous occurrence, and its sequence key
+    prev = np.zeros((2, 4), np.int64)
+    cnt = np.zeros((2, 3), np.int64)  # W T G occurrences
+    k = 0
+    for f in range(nfl):
+        a = starts[f]
+        b = starts[f + 1] if f + 1 < nfl else n
+        k0 = k
+        if flipped[f]:
+            out[k] = 94  # ^
+            k += 1
+        seen[:] = False
+        has[:] = False
+        cnt[:] = 0
+        for i in range(a, b):
+            if not tcp_row[i]:
+                continue
+            fl = flags[i]
+            syn, fin, rst, ack = fl & 2, fl & 1, fl & 4, fl & 0x10
+            bits = (1 if syn else 0) + (1 if fin else 0) + (1 if rst else 0)
+            d = 1 if fromb[i] != orig_b[f] else 0
+            low = 32 * d
+            c = 0
+            if bits == 0:
+                c = 68 if plen[i] > 0 else (65 if ack else 0)  # D, A
+            elif bits == 1:
+                c = 82 if rst else (70 if fin else (72 if ack else 83))  # R, F, H, S
+            else:
+                c = 73 if (fin and rst) else 81  # I, Q
+            if c != 0:
+                once = 0 if c == 65 else (1 if c == 68 else (2 if c == 73 else 3))
+                if c == 65 or c == 68 or c == 73 or c == 81:
+                    if not seen[d, once]:
+                        seen[d, once] = True
+                        out[k] = c + low
+                        k += 1
+                else:
+                    e = 0 if c == 83 else (1 if c == 72 else (2 if c == 70 else 3))
+                    key = rs[i] + plen[i] if c == 70 else rs[i]
+                    if not has[d, e] or prev[d, e] != key:
+                        out[k] = c + low
+                        k += 1
+                    has[d, e] = True
+                    prev[d, e] = key
+            marks = (win[i] == 0 and not rst and not syn, rxmit[i], gap[i])
+            for e in range(3):
+                if marks[e]:
+                    cnt[d, e] += 1
+                    m = cnt[d, e]
+                    while m % 10 == 0:
+                        m //= 10
+                    if m == 1 and cnt[d, e] <= 1000000000:
+                        out[k] = (87 if e == 0 else (84 if e == 1 else 71)) + low  # W T G
+                        k += 1
+        if ud[f] & 1:
+            out[k] = 68  # D
+            k += 1
+        if ud[f] & 2:
+            out[k] = 100  # d
+            k += 1
+        lens[f] = k - k0
+    return lens, out[:k].copy()
+
+
 # ---------------------------------------------------------------------------- payload heads
 def _heads(mapped, off, avail):
     """Bytes 0-7 and 12 of each payload (0 past *avail*, or when off < 0) as a (n, 9) array:
@@ -483,9 +558,18 @@ def _heads(mapped, off, avail):
 
 
 _split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
+_history_c = None
 _JIT = LazyJit(
     globals(),
-    entries=("_split_rows", "_pack_split", "_csv_rows", "_heads", "_flow_facts", "_tcp_seq"),
+    entries=(
+        "_split_rows",
+        "_pack_split",
+        "_csv_rows",
+        "_heads",
+        "_flow_facts",
+        "_tcp_seq",
+        "_history",
+    ),
     helpers=("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"),
 )
 split_rows = _JIT.entry("_split_rows", "split_rows")
@@ -494,3 +578,4 @@ csv_rows = _JIT.entry("_csv_rows", "csv_rows")
 heads = _JIT.entry("_heads", "heads")
 flow_facts = _JIT.entry("_flow_facts", "flow_facts")
 tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
+history = _JIT.entry("_history", "history")

@@ -435,11 +435,14 @@ def write_stream(batches: Iterable[FlowResult], fmt: str, out: IO) -> int:
         import pyarrow.parquet as pq
 
         writer = None
-        for b in batches:
+
+        def put(b: FlowResult) -> None:
+            nonlocal writer
             t = b.to_arrow()
             writer = writer or pq.ParquetWriter(out, t.schema)
             writer.write_table(t)
-            n += len(b)
+
+        n = _overlapped(batches, put)
         if writer is None:
             pq.write_table(empty_result().to_arrow(), out)
         else:
@@ -451,11 +454,25 @@ def write_stream(batches: Iterable[FlowResult], fmt: str, out: IO) -> int:
     if fmt == "csv":
         out.write(",".join(COLUMNS) + "\n")
     body = {"csv": _csv_body, "json": write_jsonl, "zeek": _zeek_body}[fmt]
-    for b in batches:
-        body(b, out)
-        n += len(b)
+    n = _overlapped(batches, lambda b: body(b, out))
     if stamp is not None:
         out.write(f"#close\t{stamp}\n")
+    return n
+
+
+def _overlapped(batches: Iterable[FlowResult], put: Callable[[FlowResult], None]) -> int:
+    """put(batch) for each batch in a writer thread while the next batch is being built (the
+    printers release the GIL); one batch waits at most. Returns the number of flows."""
+    n = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="honeysift-write") as pool:
+        last = None
+        for b in batches:
+            if last is not None:
+                last.result()  # in order, and re-raises a write error here
+            last = pool.submit(put, b)
+            n += len(b)
+        if last is not None:
+            last.result()
     return n
 
 
