@@ -30,6 +30,7 @@ from honeysift.flows.build import (
     _hash,
     _trim,
     iter_batches,
+    prepare,
 )
 
 __all__ = ["FlowOptions", "FlowResult", "build_flows", "COLUMNS", "LABELS"]
@@ -264,7 +265,7 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
     background thread, so decoding overlaps flow building (numpy releases the GIL).
     """
     builder, it = _builder(chunks, reader, FlowOptions(**options))
-    batches = list(iter_batches(_prefetch(it), builder))
+    batches = list(iter_batches(_prefetch(it, prepare), builder))
     return _assemble(batches, builder)
 
 
@@ -278,7 +279,7 @@ def iter_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) -> 
     if opts.packet_flows:
         raise ValueError("packet_flows needs build_flows (the whole table)")
     builder, it = _builder(chunks, reader, opts)
-    for batch in iter_batches(_prefetch(it), builder):
+    for batch in iter_batches(_prefetch(it, prepare), builder):
         if len(batch["start_ns"]):
             yield _assemble([batch], builder)
 
@@ -298,8 +299,11 @@ def _builder(chunks: Any, reader: Reader | None, opts: FlowOptions):
     return FlowBuilder(opts, reader, _mapped(source)), it
 
 
-def _prefetch(it: Iterable[PacketTable], depth: int = 2) -> Iterator[PacketTable]:
-    """Iterate *it* in a background thread, *depth* chunks ahead (exceptions re-raised here)."""
+def _prefetch(
+    it: Iterable[PacketTable], work_on: Callable[[PacketTable], Any], depth: int = 2
+) -> Iterator[Any]:
+    """work_on(chunk) for each chunk of *it*, in a background thread, *depth* chunks ahead
+    (exceptions re-raised here): decoding and the compiled row extraction release the GIL."""
     if isinstance(it, (list, tuple)):
         yield from it
         return
@@ -309,7 +313,8 @@ def _prefetch(it: Iterable[PacketTable], depth: int = 2) -> Iterator[PacketTable
 
     def work() -> None:
         try:
-            for t in it:
+            for chunk in it:
+                t = work_on(chunk)
                 while not stop.is_set():
                     try:
                         q.put((t, None), timeout=0.1)

@@ -123,6 +123,8 @@ def _canonical(sh, sl, dh, dl, sp, dp) -> dict[str, np.ndarray]:
 
 def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     """Compact per-packet columns of IP rows, keyed canonically (smaller endpoint = a)."""
+    if USE_KERNELS and kernels.worth(len(t)):
+        return _extract_compiled(t, sniff)
     idx = np.nonzero((t.status == ST_OK) & (t.ip_version != 0))[0]
     proto = t.proto[idx]
     sh, sl, dh, dl = t.src_hi[idx], t.src_lo[idx], t.dst_hi[idx], t.dst_lo[idx]
@@ -139,11 +141,31 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     sp = np.where(ports, sp, 0).astype(np.uint16)
     dp = np.where(ports, dp, 0).astype(np.uint16)
     key = _canonical(sh, sl, dh, dl, sp, dp)
-    reas = t.reassembled[idx]
     poff = (t.offset[idx] + t.payload_off[idx]).astype(np.int64)
     avail = np.minimum(
         t.payload_len[idx].astype(np.int64), t.caplen[idx].astype(np.int64) - t.payload_off[idx]
     )
+    flags = np.where(proto == 6, t.tcp_flags[idx], 0).astype(np.uint8)
+    return _rows(t, sniff, idx, key, flags, poff, np.maximum(avail, 0))
+
+
+def _extract_compiled(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
+    """_extract with the selection, ICMP ports and canonical key of one compiled pass
+    (kernels.extract_rows; nogil, so it runs in the reader thread beside the flow rounds)."""
+    idx, *k, flags, poff, avail = kernels.extract_rows(
+        t.status, t.ip_version, t.proto, t.src_hi, t.src_lo, t.dst_hi, t.dst_lo,
+        t.sport, t.dport, t.icmp_type, t.icmp_code, t.tcp_flags, t.offset, t.payload_off,
+        t.payload_len, t.caplen, _CP4, _CP6,
+    )  # fmt: skip
+    key = dict(zip(("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "fromb"), k, strict=True))
+    return _rows(t, sniff, idx, key, flags, poff, avail)
+
+
+def _rows(t: PacketTable, sniff, idx, key, flags, poff, pavail) -> dict[str, np.ndarray]:
+    """The row columns of table rows *idx* (ROW_FIELDS), with the outer datagrams of Teredo and
+    VXLAN appended. Reassembled payloads are not in the file: their first bytes go to *sniff*
+    (by frame) and their offset is -1."""
+    reas = t.reassembled[idx]
     if reas.any():
         for i in np.nonzero(reas)[0].tolist():
             fr = int(t.frame[idx[i]])
@@ -155,17 +177,17 @@ def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
         "ts_ns": t.ts_ns[idx],
         "frame": t.frame[idx].astype(np.int64),
         **key,
-        "proto": proto,
-        "flags": np.where(proto == 6, t.tcp_flags[idx], 0).astype(np.uint8),
+        "proto": t.proto[idx],
+        "flags": flags,
         "seq": t.seq[idx],
         "ack": t.ack[idx],
         "win": t.win[idx],
         "ip_len": t.ip_len[idx],
         "plen": t.payload_len[idx],
         "poff": poff,
-        "pavail": np.maximum(avail, 0),
-        "itype": ity,
-        "icode": ico,
+        "pavail": pavail,
+        "itype": t.icmp_type[idx],
+        "icode": t.icmp_code[idx],
         "tun": np.zeros(len(idx), np.uint8),
     }
     if t.tunnels is not None:
@@ -508,15 +530,19 @@ class FlowBuilder:
         self.npending = 0
 
     def feed(self, table: PacketTable) -> list[dict[str, np.ndarray]]:
-        """Take one chunk; return batches of the flows it finished (maybe none).
+        """Take one chunk; return batches of the flows it finished (maybe none)."""
+        return self.take(prepare(table))
+
+    def take(self, chunk: Prepared) -> list[dict[str, np.ndarray]]:
+        """Take one chunk's rows (:func:`prepare`); return batches of the flows it finished.
 
         New rows are buffered until they outnumber twice the carried rows (and at least
         ``MIN_ROUND``), so carried rows of live flows are re-examined a bounded number of
         times: the work stays linear in the capture size.
         """
-        if len(table):
-            self.max_frame = max(self.max_frame, int(table.frame[-1]))
-        rows = _extract(table, self.sniff)
+        rows, last_frame, sniff = chunk
+        self.max_frame = max(self.max_frame, last_frame)
+        self.sniff.update(sniff)
         if len(rows["ts_ns"]):
             self.pending.append(rows)
             self.npending += len(rows["ts_ns"])
@@ -985,12 +1011,25 @@ def services_req6(t: np.ndarray) -> np.ndarray:
     return _REQUEST6[t]
 
 
+#: A chunk's flow rows (ROW_FIELDS), its last frame number, first bytes of reassembled payloads.
+Prepared = tuple[dict[str, np.ndarray], int, dict[int, bytes]]
+
+
+def prepare(table: PacketTable) -> Prepared:
+    """The flow rows of one chunk, independent of the builder's state: the reader thread
+    computes them while the builder works on the rounds."""
+    sniff: dict[int, bytes] = {}
+    rows = _extract(table, sniff)
+    return rows, int(table.frame[-1]) if len(table) else 0, sniff
+
+
 def iter_batches(
-    chunks: Iterable[PacketTable], builder: FlowBuilder
+    chunks: Iterable[PacketTable | Prepared], builder: FlowBuilder
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Finished flow batches as the chunks are consumed (bounded memory streaming)."""
+    """Finished flow batches as the chunks (tables, or their :func:`prepare` rows) are consumed
+    (bounded memory streaming)."""
     for t in chunks:
-        yield from builder.feed(t)
+        yield from builder.feed(t) if isinstance(t, PacketTable) else builder.take(t)
     yield from builder.finish()
 
 

@@ -48,6 +48,64 @@ def _mix(h, v):
     return h
 
 
+def _extract_rows(
+    status, ipv, proto, sh, sl, dh, dl, sport, dport, ity, ico, tflags, offset, poff, plen,
+    caplen, cp4, cp6,
+):  # fmt: skip
+    """build._extract's row selection and canonical key in one pass: (idx, ka_hi, ka_lo, kb_hi,
+    kb_lo, pa, pb, fromb, flags, poff, pavail) for the table rows with status OK and an IP
+    layer. ICMP types map to ports as Zeek pairs them (cp4/cp6: the counterpart type, -1
+    none); other protocols than TCP/UDP/ICMP have ports 0."""
+    n = len(status)
+    m = 0
+    for i in range(n):
+        if status[i] == 0 and ipv[i] != 0:
+            m += 1
+    idx = np.empty(m, np.int64)
+    ka_hi = np.empty(m, np.uint64)
+    ka_lo = np.empty(m, np.uint64)
+    kb_hi = np.empty(m, np.uint64)
+    kb_lo = np.empty(m, np.uint64)
+    pa = np.empty(m, np.uint16)
+    pb = np.empty(m, np.uint16)
+    fromb = np.empty(m, np.bool_)
+    flags = np.empty(m, np.uint8)
+    off = np.empty(m, np.int64)
+    avail = np.empty(m, np.int64)
+    k = 0
+    for i in range(n):
+        if status[i] != 0 or ipv[i] == 0:
+            continue
+        pr = proto[i]
+        sp = np.int64(sport[i])
+        dp = np.int64(dport[i])
+        if pr == 1 or pr == 58:
+            t = ity[i]
+            c = cp4[t] if pr == 1 else cp6[t]
+            sp = np.int64(t)
+            dp = np.int64(c) if c >= 0 else np.int64(ico[i])
+        elif pr != 6 and pr != 17:
+            sp = 0
+            dp = 0
+        a_hi, a_lo, b_hi, b_lo = sh[i], sl[i], dh[i], dl[i]
+        fb = a_hi > b_hi or (a_hi == b_hi and (a_lo > b_lo or (a_lo == b_lo and sp > dp)))
+        idx[k] = i
+        fromb[k] = fb
+        if fb:
+            ka_hi[k], ka_lo[k], kb_hi[k], kb_lo[k] = b_hi, b_lo, a_hi, a_lo
+            pa[k], pb[k] = dp, sp
+        else:
+            ka_hi[k], ka_lo[k], kb_hi[k], kb_lo[k] = a_hi, a_lo, b_hi, b_lo
+            pa[k], pb[k] = sp, dp
+        flags[k] = tflags[i] if pr == 6 else 0
+        po = np.int64(poff[i])
+        off[k] = offset[i] + po
+        v = min(np.int64(plen[i]), np.int64(caplen[i]) - po)
+        avail[k] = v if v > 0 else 0
+        k += 1
+    return idx, ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, fromb, flags, off, avail
+
+
 def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb):
     """(packed, hash): the fields the split pass reads, one row of 7 int64 words per packet
     (addresses, time, ports + protocol, seq/flags/direction; read in sort order, a row is one or
@@ -558,7 +616,7 @@ def _heads(mapped, off, avail):
 
 
 _split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
-_history_c = None
+_history_c = _extract_rows_c = None
 _JIT = LazyJit(
     globals(),
     entries=(
@@ -569,6 +627,7 @@ _JIT = LazyJit(
         "_flow_facts",
         "_tcp_seq",
         "_history",
+        "_extract_rows",
     ),
     helpers=("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"),
 )
@@ -579,3 +638,4 @@ heads = _JIT.entry("_heads", "heads")
 flow_facts = _JIT.entry("_flow_facts", "flow_facts")
 tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
 history = _JIT.entry("_history", "history")
+extract_rows = _JIT.entry("_extract_rows", "extract_rows")
