@@ -461,6 +461,18 @@ def test_compiled_history_equals_numpy() -> None:
     assert (want[0] > 10).any()
 
 
+def test_radix_order_is_a_stable_argsort() -> None:
+    pytest.importorskip("numba")
+    from honeysift.flows import kernels
+
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, np.iinfo(np.uint64).max, 500, dtype=np.uint64, endpoint=True)
+    keys[:3] = [0, np.iinfo(np.uint64).max, 1 << 63]
+    h = keys[rng.integers(0, len(keys), 20000)]  # many ties: stability matters
+    assert np.array_equal(kernels.radix_order(h), np.argsort(h, kind="stable"))
+    assert len(kernels.radix_order(h[:0])) == 0
+
+
 def test_compiled_key_hash_equals_numpy() -> None:
     """kernels.pack_split hashes keys exactly as build._hash (the sort order, hence the order
     of tied flows, does not depend on numba being installed)."""

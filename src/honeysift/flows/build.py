@@ -595,7 +595,7 @@ class FlowBuilder:
                 *(rows[k] for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "proto")),
                 *(rows[k] for k in ("ts_ns", "flags", "seq", "fromb")),
             )
-            order = np.argsort(h, kind="stable")
+            order = kernels.radix_order(h)
             del h
             split, done_rows = self._split_kernel(packed, order, final)
             del packed

@@ -131,6 +131,34 @@ def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb
     return p, hs
 
 
+def _radix_order(h):
+    """np.argsort(h, kind="stable") for uint64 keys, as an LSD radix sort (six passes of 11
+    bits): ~2.5x faster than numpy's stable sort (a merge sort for 64-bit keys) on the key
+    hashes of a round."""
+    n = len(h)
+    a = np.arange(n)
+    b = np.empty(n, np.int64)
+    ka = h.copy()
+    kb = np.empty(n, np.uint64)
+    cnt = np.empty(2049, np.int64)
+    for p in range(6):
+        sh = np.uint64(11 * p)
+        cnt[:] = 0
+        for i in range(n):
+            cnt[((ka[i] >> sh) & np.uint64(2047)) + 1] += 1
+        for d in range(2048):
+            cnt[d + 1] += cnt[d]
+        for i in range(n):
+            d = (ka[i] >> sh) & np.uint64(2047)
+            j = cnt[d]
+            cnt[d] = j + 1
+            b[j] = a[i]
+            kb[j] = ka[i]
+        a, b = b, a
+        ka, kb = kb, ka
+    return a
+
+
 def _split_rows(order, p, tmo_ns, partial_ns, close_ns, now, final):
     """Flow boundaries and finished flows of one round; sorted row i is row order[i] of the
     packed fields *p* (_pack_split).
@@ -616,7 +644,7 @@ def _heads(mapped, off, avail):
 
 
 _split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
-_history_c = _extract_rows_c = None
+_history_c = _extract_rows_c = _radix_order_c = None
 _JIT = LazyJit(
     globals(),
     entries=(
@@ -628,6 +656,7 @@ _JIT = LazyJit(
         "_tcp_seq",
         "_history",
         "_extract_rows",
+        "_radix_order",
     ),
     helpers=("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"),
 )
@@ -639,3 +668,4 @@ flow_facts = _JIT.entry("_flow_facts", "flow_facts")
 tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
 history = _JIT.entry("_history", "history")
 extract_rows = _JIT.entry("_extract_rows", "extract_rows")
+radix_order = _JIT.entry("_radix_order", "radix_order")
