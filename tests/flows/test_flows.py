@@ -395,7 +395,8 @@ def test_payload_pretest_compiled_equals_numpy(monkeypatch) -> None:
     random bytes and on the protocol starts it decides (offsets near the end, short payloads,
     offsets < 0 included)."""
     pytest.importorskip("numba")
-    from honeysift.flows import kernels, services
+    from honeysift.capture import kernels
+    from honeysift.flows import services
 
     rng = np.random.default_rng(7)
     starts = [b"GET / HTTP/1.1", b"POST /", b"220 mail", b"USER x", b"\0\0\0\x10\xffSMB", b":irc"]
@@ -407,12 +408,38 @@ def test_payload_pretest_compiled_equals_numpy(monkeypatch) -> None:
     avail = rng.integers(0, 40, len(off)).astype(np.int64)
     proto = rng.choice([6, 17], len(off)).astype(np.uint8)
     fast = services.candidates(mapped, off, avail, proto)
+    fast_heads = kernels.payload_heads(mapped, off, avail)
+    assert fast_heads[0].dtype == np.uint64 and fast_heads[1].dtype == np.uint8
     monkeypatch.setattr(kernels, "AVAILABLE", False)  # the numpy gathers
     slow = services.candidates(mapped, off, avail, proto)
     assert np.array_equal(fast, slow)
+    for a, b in zip(fast_heads, kernels.payload_heads(mapped, off, avail), strict=True):
+        assert np.array_equal(a, b)
     # "220" greetings are FTP or SMTP: left to the Python check (PRE_MAYBE), never decided here
     assert {services.PRE_HTTP, services.PRE_MAYBE} <= set(fast.tolist())
     assert services.PRE_FTP not in set(fast.tolist())
+
+
+def test_reader_heads_are_the_payload_bytes(corpus: Path) -> None:
+    """The reader keeps payload bytes 0-7 and 12 of every packet (zero past the captured
+    payload): the bytes the service pre-test reads instead of going back to the file."""
+    checked = 0
+    for name in ("http__get.pcap", "irc-dcc-send.pcapng", "dns__dns-binds.pcap", "q-in-q.pcap"):
+        path = corpus / "traces" / name
+        if not path.exists():
+            continue
+        with honeysift.open(str(path)) as cap:
+            for t in cap.chunks():
+                assert t.head8 is not None and t.head12 is not None
+                for i in range(len(t)):
+                    start = int(t.offset[i] + t.payload_off[i])
+                    n = min(int(t.payload_len[i]), int(t.caplen[i]) - int(t.payload_off[i]))
+                    pay = cap.frame_bytes(start, max(n, 0)) if n > 0 else b""
+                    want8 = int.from_bytes(pay[:8].ljust(8, b"\0"), "big")
+                    want12 = pay[12] if len(pay) > 12 else 0
+                    assert (int(t.head8[i]), int(t.head12[i])) == (want8, want12), (name, i)
+                    checked += bool(pay)
+    assert checked > 100
 
 
 def test_compiled_history_equals_numpy() -> None:

@@ -300,9 +300,54 @@ def walk_epb(buf: np.ndarray, pos: int, end: int, big: bool, max_block: int):
     return _walk_epb_c(buf, pos, end, big, max_block)
 
 
-_walk_pcap_c = _walk_epb_c = _decode_common_c = None
+def _heads(buf, off, avail):
+    """(head8, head12) of each payload: bytes 0-7 as a big-endian uint64 and byte 12 (0 past
+    *avail*, or when off < 0). One pass touches each payload's cache line once."""
+    n = len(off)
+    w8 = np.zeros(n, np.uint64)
+    b12 = np.zeros(n, np.uint8)
+    top = len(buf)
+    for i in range(n):
+        o = off[i]
+        if o < 0:
+            continue
+        w = np.uint64(0)
+        for j in range(8):
+            w <<= np.uint64(8)
+            if j < avail[i] and o + j < top:
+                w |= np.uint64(buf[o + j])
+        w8[i] = w
+        if avail[i] > 12 and o + 12 < top:
+            b12[i] = buf[o + 12]
+    return w8, b12
+
+
+def payload_heads(
+    buf: np.ndarray, off: np.ndarray, avail: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(head8, head12) of each payload (:func:`_heads`: payload bytes 0-7 as one big-endian
+    number, and byte 12; what the flows' service pre-test reads), compiled when worth it,
+    else with numpy gathers (the same arrays)."""
+    off = np.asarray(off, np.int64)
+    avail = np.asarray(avail, np.int64)
+    if worth():
+        _JIT.ensure()
+        return _heads_c(buf, off, avail)
+    top = len(buf) - 1
+
+    def byte(j: int) -> np.ndarray:
+        ok = (off >= 0) & (avail > j) & (off + j <= top)
+        return np.where(ok, buf[np.where(ok, off + j, 0)], 0).astype(np.uint64)
+
+    w8 = np.zeros(len(off), np.uint64)
+    for j in range(8):
+        w8 |= byte(j) << np.uint64(56 - 8 * j)
+    return w8, byte(12).astype(np.uint8)
+
+
+_walk_pcap_c = _walk_epb_c = _decode_common_c = _heads_c = None
 _JIT = LazyJit(
     globals(),
-    entries=("_walk_pcap", "_walk_epb", "_decode_common"),
+    entries=("_walk_pcap", "_walk_epb", "_decode_common", "_heads"),
     inline=("_u32", "_be16", "_be32", "_be64"),
 )

@@ -193,7 +193,10 @@ class Capture:
             defrag.process(raw.buf, raw.data_off, raw.caplen, cols, frame0)
             extra = cols.pop("_extra", {})
             tunnels = _merge_tunnels(cols.pop("_tunnels", None), cols.pop("_tunnels_frag", None))
-            table = PacketTable(**cols, extra_payload=extra, tunnels=tunnels)
+            poff = cols["payload_off"].astype(np.int64)
+            avail = np.minimum(cols["payload_len"], raw.caplen.astype(np.int64) - poff)
+            h8, h12 = kernels.payload_heads(raw.buf, raw.data_off + poff, avail)
+            table = PacketTable(**cols, extra_payload=extra, tunnels=tunnels, head8=h8, head12=h12)
             frame0 += n
             if self.progress is not None:
                 self.progress(int(raw.base + (raw.data_off[-1] if n else 0)), self.size)

@@ -121,6 +121,12 @@ class PacketTable:
     # "ethertype", "l3_off", "ip_hlen", "ttl", "ip_id", "ip_flags", "frag_off", "l4_off",
     # "payload_off".
     tunnels: dict[str, np.ndarray] | None = None
+    # Payload bytes 0-7 (uint64, big-endian: byte 0 is the top byte) and byte 12 (uint8) of
+    # each row as captured (0 past the payload), read while the chunk is in memory, for the
+    # flows' service pre-test (capture.kernels.payload_heads); None when the table was not
+    # built by the reader.
+    head8: np.ndarray | None = None
+    head12: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])
@@ -145,11 +151,11 @@ class PacketTable:
                 cols[k][rows] = tun[k][first]
         for k in _TRANSPORT_ONLY:
             cols[k][rows] = 0
-        return PacketTable(**cols, extra_payload=self.extra_payload, tunnels=None)
+        return PacketTable(**cols, extra_payload=self.extra_payload, **self._heads(slice(None)))
 
     @staticmethod
     def column_names() -> list[str]:
-        return [f.name for f in fields(PacketTable) if f.name not in ("extra_payload", "tunnels")]
+        return [f.name for f in fields(PacketTable) if f.name in COLUMN_DTYPES]
 
     @classmethod
     def empty(cls, n: int = 0) -> PacketTable:
@@ -180,7 +186,10 @@ class PacketTable:
             if tun_parts
             else None
         )
-        return cls(**cols, extra_payload=extra, tunnels=tunnels)
+        heads = {}
+        if all(p.head8 is not None and p.head12 is not None for p in parts):
+            heads = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _HEADS}
+        return cls(**cols, extra_payload=extra, tunnels=tunnels, **heads)
 
     def take(self, index: np.ndarray) -> PacketTable:
         """Rows selected by a boolean mask or an index array."""
@@ -196,7 +205,13 @@ class PacketTable:
             if keep.any():
                 tunnels = {k: v[keep] for k, v in self.tunnels.items()}
                 tunnels["row"] = new_pos[tunnels["row"]]
-        return PacketTable(**cols, extra_payload=extra, tunnels=tunnels)
+        return PacketTable(**cols, extra_payload=extra, tunnels=tunnels, **self._heads(index))
+
+    def _heads(self, index) -> dict[str, np.ndarray]:
+        """head8/head12 of rows *index*, or nothing when the table has none."""
+        if self.head8 is None or self.head12 is None:
+            return {}
+        return {k: getattr(self, k)[index] for k in _HEADS}
 
 
 COLUMN_DTYPES: dict[str, np.dtype] = {
@@ -239,6 +254,7 @@ COLUMN_DTYPES: dict[str, np.dtype] = {
 }
 
 
+_HEADS = ("head8", "head12")
 _TRANSPORT_ONLY = ("tcp_flags", "seq", "ack", "win", "icmp_type", "icmp_code", "reassembled")
 
 

@@ -190,10 +190,15 @@ def _rows(t: PacketTable, sniff, idx, key, flags, poff, pavail) -> dict[str, np.
         "icode": t.icmp_code[idx],
         "tun": np.zeros(len(idx), np.uint8),
     }
+    if t.head8 is not None and t.head12 is not None:  # the pre-test reads these, not the file
+        rows["head8"], rows["head12"] = t.head8[idx], t.head12[idx]
     if t.tunnels is not None:
         outer = _outer_rows(t)
         if outer is not None:
-            rows = {k: np.concatenate([rows[k], outer[k]]) for k in ROW_FIELDS}
+            if "head8" in rows:  # outer datagrams are not sniffed (pavail 0)
+                outer["head8"] = np.zeros(len(outer["ts_ns"]), np.uint64)
+                outer["head12"] = np.zeros(len(outer["ts_ns"]), np.uint8)
+            rows = {k: np.concatenate([rows[k], outer[k]]) for k in rows}
     return rows
 
 
@@ -559,10 +564,12 @@ class FlowBuilder:
         self.pending, self.npending, self.carry = [], 0, None
         if not parts:
             return []
+        # ROW_FIELDS, and head8/head12 when every chunk had them (tables from the reader)
+        keys = [k for k in parts[0] if all(k in p for p in parts)]
         rows = (
             parts[0]
             if len(parts) == 1
-            else {k: np.concatenate([p[k] for p in parts]) for k in ROW_FIELDS}
+            else {k: np.concatenate([p[k] for p in parts]) for k in keys}
         )
         del parts  # the carried and pending rows now live only in *rows*
         if not len(rows["ts_ns"]):
@@ -973,7 +980,7 @@ class FlowBuilder:
             k = min(int(pav[row]), limit)
             return read(off, k) if (read is not None and k > 0) else b""
 
-        if self.mapped is not None and len(has):
+        if (self.mapped is not None or "head8" in r.src) and len(has):
             # originator's verdict first, as in the Python path: one pre-test of both sides'
             # first payloads, the originator's written last
             code = np.zeros(len(has), dtype=np.int8)
@@ -981,7 +988,12 @@ class FlowBuilder:
             tgt = np.concatenate([np.arange(len(has))] * 2)
             ok = np.flatnonzero(rel != NONE)
             rows = r.idx[np.concatenate([starts[has]] * 2)[ok] + rel[ok]]
-            c = _candidates(self.mapped, poff[rows], pav[rows], proto[has][tgt[ok]])
+            pr = proto[has][tgt[ok]]
+            if "head8" in r.src:
+                h8, h12 = r.src["head8"][rows], r.src["head12"][rows]
+                c = services.classify(h8, h12, poff[rows], pav[rows], pr)
+            else:
+                c = _candidates(self.mapped, poff[rows], pav[rows], pr)
             hit = c != services.PRE_NONE
             code[tgt[ok][hit]] = c[hit]
             for k, name in services.PRE_NAMES.items():

@@ -1,7 +1,8 @@
 """Compiled per-row passes of the flow builder and the CSV printer (numba), used when numba is
 installed: pack_split + split_rows (flow boundaries of a round), flow_facts (per-flow counts and
-first events), tcp_seq (sequence space, retransmissions, covered bytes), heads (payload bytes
-for the service pre-test), csv_rows (CSV text). docs/flows.md says what each replaces.
+first events), tcp_seq (sequence space, retransmissions, covered bytes), history (Zeek history
+strings), extract_rows (a chunk's flow rows), radix_order (the key-hash sort), csv_rows (CSV
+text). docs/flows.md says what each replaces.
 
 Why compiled: these steps need, per row, state carried from earlier rows of the same key or
 flow ("the latest SYN before this row", "the highest sequence end so far"). Vectorized, each is
@@ -625,25 +626,7 @@ def _history(starts, n, fromb, flags, tcp_row, plen, win, rs, rxmit, gap, orig_b
     return lens, out[:k].copy()
 
 
-# ---------------------------------------------------------------------------- payload heads
-def _heads(mapped, off, avail):
-    """Bytes 0-7 and 12 of each payload (0 past *avail*, or when off < 0) as a (n, 9) array:
-    all that services.candidates tests. One pass touches each payload's cache line once."""
-    n = len(off)
-    out = np.zeros((n, 9), np.uint8)
-    top = len(mapped)
-    for i in range(n):
-        o = off[i]
-        if o < 0:
-            continue
-        for c in range(9):
-            j = c if c < 8 else 12
-            if j < avail[i] and o + j < top:
-                out[i, c] = mapped[o + j]
-    return out
-
-
-_split_rows_c = _pack_split_c = _csv_rows_c = _heads_c = _flow_facts_c = _tcp_seq_c = None
+_split_rows_c = _pack_split_c = _csv_rows_c = _flow_facts_c = _tcp_seq_c = None
 _history_c = _extract_rows_c = _radix_order_c = None
 _JIT = LazyJit(
     globals(),
@@ -651,7 +634,6 @@ _JIT = LazyJit(
         "_split_rows",
         "_pack_split",
         "_csv_rows",
-        "_heads",
         "_flow_facts",
         "_tcp_seq",
         "_history",
@@ -663,7 +645,6 @@ _JIT = LazyJit(
 split_rows = _JIT.entry("_split_rows", "split_rows")
 pack_split = _JIT.entry("_pack_split", "pack_split")
 csv_rows = _JIT.entry("_csv_rows", "csv_rows")
-heads = _JIT.entry("_heads", "heads")
 flow_facts = _JIT.entry("_flow_facts", "flow_facts")
 tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
 history = _JIT.entry("_history", "history")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from honeysift.flows import kernels
+from honeysift.capture import kernels as capture_kernels
 from honeysift.protocols.ftp import looks_like_ftp
 from honeysift.protocols.http import METHODS, looks_like_http
 from honeysift.protocols.irc import looks_like_irc
@@ -226,31 +226,32 @@ PRE_NAMES = {PRE_DNS: "dns", PRE_SMB: "smb", PRE_HTTP: "http", PRE_FTP: "ftp"}
 def candidates(
     mapped: np.ndarray, off: np.ndarray, avail: np.ndarray, proto: np.ndarray
 ) -> np.ndarray:
-    """Vectorized test on the first 16 payload bytes of many flows: PRE_DNS / PRE_SMB /
-    PRE_HTTP / PRE_FTP when the bytes alone decide (the same checks as looks_like_dns / looks_like_smb), PRE_MAYBE where
-    a text protocol test could succeed (only those are read and parsed in Python), PRE_NONE
-    otherwise. Payloads not in the file (reassembled fragments, ``off < 0``) are PRE_MAYBE."""
-    n = len(off)
-    if n == 0:
-        return np.zeros(0, dtype=np.int8)
+    """Vectorized test on the first payload bytes of many flows: PRE_DNS / PRE_SMB /
+    PRE_HTTP / PRE_FTP when the bytes alone decide (the same checks as looks_like_dns /
+    looks_like_smb), PRE_MAYBE where a text protocol test could succeed (only those are read
+    and parsed in Python), PRE_NONE otherwise. Payloads not in the file (reassembled
+    fragments, ``off < 0``) are PRE_MAYBE. The bytes are read from *mapped* (the capture file);
+    :func:`classify` takes them from the packet table's ``heads`` instead."""
     off = np.asarray(off, np.int64)
-    avail = np.asarray(avail, np.int64)
-    inside = off >= 0
-    top = len(mapped) - 1
+    if len(off) == 0:
+        return np.zeros(0, dtype=np.int8)
+    # read in file order: the pages are visited front to back (TLB and prefetch friendly)
+    o = np.argsort(off)
+    h8, h12 = np.empty(len(off), np.uint64), np.empty(len(off), np.uint8)
+    h8[o], h12[o] = capture_kernels.payload_heads(mapped, off[o], np.asarray(avail, np.int64)[o])
+    return classify(h8, h12, off, avail, proto)
 
-    def byte(j: int) -> np.ndarray:
-        # one 1-D gather per needed byte (0-7 and 12): no n x 16 index matrix
-        ok = inside & (avail > j)
-        return np.where(ok, mapped[np.where(ok, np.minimum(off + j, top), 0)], 0).astype(np.uint32)
 
-    if kernels.worth(n):  # compiled: each payload's bytes read in one visit
-        # read in file order: the pages are visited front to back (TLB and prefetch friendly)
-        o = np.argsort(off)
-        h = np.empty((n, 9), np.uint32)
-        h[o] = kernels.heads(mapped, off[o], avail[o])
-        b = {j: h[:, c] for c, j in enumerate((0, 1, 2, 3, 4, 5, 6, 7, 12))}
-    else:
-        b = {j: byte(j) for j in (0, 1, 2, 3, 4, 5, 6, 7, 12)}
+def classify(
+    head8: np.ndarray, head12: np.ndarray, off: np.ndarray, avail: np.ndarray, proto: np.ndarray
+) -> np.ndarray:
+    """:func:`candidates` on payload bytes already read (capture.kernels.payload_heads: bytes
+    0-7 as a big-endian number, byte 12), e.g. the packet table's own."""
+    if len(head8) == 0:
+        return np.zeros(0, dtype=np.int8)
+    off, avail = np.asarray(off, np.int64), np.asarray(avail, np.int64)
+    b = {j: ((head8 >> np.uint64(56 - 8 * j)) & np.uint64(255)).astype(np.uint32) for j in range(8)}
+    b[12] = head12.astype(np.uint32)
     w0 = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
     w4 = (b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
     smb = (b[0] == 0) & ((w4 == 0xFF534D42) | (w4 == 0xFE534D42))
