@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -384,6 +385,193 @@ def _tcp_seq_numpy(fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, is
     return rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b)
 
 
+#: Per-flow counts by role, as both cores return them.
+_COUNTS = (
+    "orig_pkts",
+    "resp_pkts",
+    "orig_ip_bytes",
+    "resp_ip_bytes",
+    "orig_payload_bytes",
+    "resp_payload_bytes",
+    "orig_bytes",
+    "resp_bytes",
+    "missed_bytes",
+)
+
+
+def _core_compiled(starts, n, rows, proto, pa_, pb_, ity0, ico0) -> dict[str, np.ndarray]:
+    """Per-flow facts of a piece's flows (grouped rows *rows*, flows at *starts*) by the
+    compiled passes: flow_facts, flow_orig, tcp_seq, flow_states. The same values as
+    :func:`_core_numpy`."""
+    fromb, fl, tcp, plen = rows["fromb"], rows["flags"], rows["tcp"], rows["plen"]
+    seq, ack = rows["seq"].astype(np.int64), rows["ack"].astype(np.int64)
+    first, sums = kernels.flow_facts(starts, n, fromb, fl, tcp, rows["req"], rows["ip_len"], plen)
+    srv = (services.TCP_SERVER, services.UDP_SERVER)
+    orig_b, method, swap, isn = kernels.flow_orig(
+        starts, n, fromb, fl, seq, ack, proto, pa_, pb_, first, *srv
+    )
+    rs, rxmit, gap, per = kernels.tcp_seq(starts, n, fromb, fl, tcp, seq, ack, plen, *isn)
+    m = kernels.flow_states(
+        starts, n, fl, proto, ity0, ico0, first, sums, per, orig_b, method, *state.ICMP_LUTS
+    )
+    v = {k: m[i] for i, k in enumerate(kernels.ST_ROWS)}
+    v["rs_state"] = v.pop("rs")
+    v.update(orig_b=orig_b, method=method, zeek_swap=swap, rs=rs, rxmit=rxmit, gap=gap)
+    return v
+
+
+def _core_numpy(starts, ends, n, fid, rows, proto, pa_, pb_, ity0, ico0) -> dict[str, np.ndarray]:
+    """Per-flow facts of a piece's flows with numpy: originator and how it was decided, Zeek's
+    own pick, ISNs and sequence space, sizes and missed bytes, Zeek endpoint states, the row
+    where Zeek's clock stops, argus direction and status, first payload row by role."""
+    nfl = len(starts)
+    fromb, fl, tcp_row, plen = rows["fromb"], rows["flags"], rows["tcp"], rows["plen"]
+
+    def first(mask: np.ndarray, *_: object) -> np.ndarray:
+        return _first_sparse(mask, fid, starts, nfl)
+
+    fx = _facts(starts, n, fromb, fl, tcp_row, rows["req"], rows["ip_len"], plen, first)
+    pk_a, pk_b, ipb_a, ipb_b = fx["pk_a"], fx["pk_b"], fx["ipb_a"], fx["ipb_b"]
+    pay_a, pay_b = fx["pay_a"], fx["pay_b"]
+    first_pkt_b = fromb[starts]
+    # --- originator -----------------------------------------------------------------------
+    syn_a, syn_b = fx["syn_a"], fx["syn_b"]
+    sa_a, sa_b = fx["synack_a"], fx["synack_b"]
+    srv_a = services.server_like(proto, pa_)
+    srv_b = services.server_like(proto, pb_)
+    icmp = (proto == 1) | (proto == 58)
+    req_a, req_b = fx["req_a"], fx["req_b"]
+    has_syn = (syn_a != NONE) | (syn_b != NONE)
+    has_sa = (sa_a != NONE) | (sa_b != NONE)
+    has_req = icmp & ((req_a != NONE) | (req_b != NONE))
+    port_dec = ((proto == 6) | (proto == 17)) & (srv_a != srv_b)
+    method = np.select(
+        [(proto == 6) & has_syn, (proto == 6) & has_sa, has_req, port_dec],
+        [M_SYN, M_SYNACK, M_ICMP, M_PORT],
+        M_FIRST,
+    )
+    orig_b = np.select(
+        [method == M_SYN, method == M_SYNACK, method == M_ICMP, method == M_PORT],
+        [syn_b < syn_a, sa_a < sa_b, req_b < req_a, srv_a],
+        first_pkt_b,
+    )
+    # Zeek: first packet's sender, flipped on a SYN-ACK or by its likely-server-port rule.
+    fsrv_src = np.where(first_pkt_b, srv_b, srv_a)
+    fsrv_dst = np.where(first_pkt_b, srv_a, srv_b)
+    ffl = fl[starts]
+    fsport = np.where(first_pkt_b, pb_, pa_)
+    fdport = np.where(first_pkt_b, pa_, pb_)
+    partial = ((ffl & SYN) == 0) | ((ffl & ACK) > 0)
+    zflip_tcp = (
+        partial & fsrv_src & np.where(fsrv_dst, ((ffl & SYN) == 0) & (fsport < fdport), True)
+    )
+    zflip_tcp |= (ffl & (SYN | ACK)) == (SYN | ACK)
+    zflip = np.where(proto == 6, zflip_tcp, (proto == 17) & fsrv_src & ~fsrv_dst)
+    zeek_swap = (first_pkt_b ^ zflip) != orig_b
+
+    def pick(a: np.ndarray, b: np.ndarray, want_b: np.ndarray) -> np.ndarray:
+        return np.where(want_b, b, a)
+
+    # --- TCP sequence space ---------------------------------------------------------------
+    seq = rows["seq"].astype(np.int64)
+    ack = rows["ack"].astype(np.int64)
+    first_a, first_b = fx["first_a"], fx["first_b"]
+    # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
+    # first ACK - 1 (Zeek init_endpoint / init_peer).
+    anysyn = (fl & SYN) > 0
+
+    def isn(fsyn, firstp, peer_ack):
+        at = lambda p: seq[np.clip(starts + np.where(p == NONE, 0, p), 0, n - 1)]  # noqa: E731
+        peer_at = ack[np.clip(starts + np.where(peer_ack == NONE, 0, peer_ack), 0, n - 1)]
+        return np.where(
+            fsyn != NONE, at(fsyn), np.where(firstp != NONE, at(firstp) - 1, peer_at - 1)
+        )
+
+    isn_a = isn(fx["anysyn_a"], first_a, fx["ack_b"])
+    isn_b = isn(fx["anysyn_b"], first_b, fx["ack_a"])
+
+    def size(e, a, has_fin):
+        s = np.maximum(np.maximum(e, a), 0)
+        s = np.where(s > 0, s - 1, 0)
+        return np.where((s > 0) & has_fin, s - 1, s)
+
+    rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b) = _tcp_seq_numpy(
+        fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b, anysyn
+    )
+    size_a = size(e_a, a_on_a, fx["fin_a"] != NONE)
+    size_b = size(e_b, a_on_b, fx["fin_b"] != NONE)
+    tcp_f = proto == 6
+    miss_a = np.where(tcp_f & (cov_a > 0), np.maximum(0, size_a - cov_a), 0)
+    miss_b = np.where(tcp_f & (cov_b > 0), np.maximum(0, size_b - cov_b), 0)
+
+    # --- per-side control facts and Zeek states -------------------------------------------
+    def side(x: str, first_p: np.ndarray, pk: np.ndarray, sz: np.ndarray) -> Side:
+        fp_row = starts + np.where(first_p == NONE, 0, first_p)
+        return Side(
+            pkts=pk,
+            first=first_p,
+            first_ack=(pk > 0) & ((fl[np.clip(fp_row, 0, n - 1)] & ACK) > 0),
+            syn=fx["syn" + x],
+            synack=fx["synack" + x],
+            fin=fx["fin" + x],
+            rst=fx["rst" + x],
+            quiet=fx["noisy" + x] == 0,
+            size=sz,
+        )
+
+    A = side("_a", first_a, pk_a, size_a)
+    B = side("_b", first_b, pk_b, size_b)
+
+    def orient(x: Side, y: Side, want_b: np.ndarray) -> Side:
+        return Side(*(np.where(want_b, getattr(y, f), getattr(x, f)) for f in Side.__slots__))
+
+    o_side = orient(A, B, orig_b)
+    r_side = orient(B, A, orig_b)
+    orig_pkts = pick(pk_a, pk_b, orig_b)
+    resp_pkts = pick(pk_b, pk_a, orig_b)
+    # duration: Zeek stops the clock once both sides closed (or a RST)
+    bothfin = np.where((A.fin != NONE) & (B.fin != NONE), np.maximum(A.fin, B.fin), NONE)
+    closep = np.minimum(np.minimum(A.rst, B.rst), bothfin)
+    lastp = np.minimum(ends, starts + np.where(closep == NONE, ends - starts, closep))
+    certain = (method == M_SYN) | (method == M_SYNACK) | (method == M_ICMP)
+    astat = state.argus_status(
+        proto,
+        orig_pkts,
+        resp_pkts,
+        has_syn,
+        has_sa,
+        (A.fin != NONE) | (B.fin != NONE),
+        (A.rst != NONE) | (B.rst != NONE),
+        ity0,
+        ico0,
+    )
+    fpay_a, fpay_b = fx["pay_a_first"], fx["pay_b_first"]
+    return {
+        "orig_b": orig_b,
+        "method": method,
+        "zeek_swap": zeek_swap,
+        "rs": rs,
+        "rxmit": rxmit,
+        "gap": gap,
+        "orig_pkts": orig_pkts,
+        "resp_pkts": resp_pkts,
+        "orig_ip_bytes": pick(ipb_a, ipb_b, orig_b),
+        "resp_ip_bytes": pick(ipb_b, ipb_a, orig_b),
+        "orig_payload_bytes": pick(pay_a, pay_b, orig_b),
+        "resp_payload_bytes": pick(pay_b, pay_a, orig_b),
+        "orig_bytes": np.where(tcp_f, pick(size_a, size_b, orig_b), pick(pay_a, pay_b, orig_b)),
+        "resp_bytes": np.where(tcp_f, pick(size_b, size_a, orig_b), pick(pay_b, pay_a, orig_b)),
+        "missed_bytes": miss_a + miss_b,
+        "os": state.endpoint_state(o_side, r_side, True),
+        "rs_state": state.endpoint_state(r_side, o_side, False),
+        "lastp": np.where(tcp_f, lastp, ends),
+        "direction": state.argus_dir(proto, orig_pkts, resp_pkts, certain),
+        "status": astat,
+        "pay_orig": pick(fpay_a, fpay_b, orig_b),
+        "pay_resp": pick(fpay_b, fpay_a, orig_b),
+    }
+
+
 def _history_numpy(starts, n, fromb, fl, tcp_row, plen, win, rs, rxmit, gap, fid, resp, flip, ud):
     """kernels.history with numpy: (lengths, letters) of the flows' history strings."""
     nfl = len(starts)
@@ -533,6 +721,8 @@ class FlowBuilder:
         self.max_frame = 0
         self.pending: list[dict[str, np.ndarray]] = []
         self.npending = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._job: Future | None = None  # the aggregation of the last round split
 
     def feed(self, table: PacketTable) -> list[dict[str, np.ndarray]]:
         """Take one chunk; return batches of the flows it finished (maybe none)."""
@@ -560,10 +750,33 @@ class FlowBuilder:
         return self._run(final=True)
 
     def _run(self, final: bool) -> list[dict[str, np.ndarray]]:
+        """Split a round; its finished flows are aggregated in a worker thread while the
+        caller goes on reading (the next round needs only the carried rows). Returns the
+        batches of the round before (so batches come one round late, in order), and with
+        *final* the last round's too."""
+        job = self._split_round(final)
+        prev = self._job
+        self._job = None
+        if job is not None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="honeysift-flows")
+            self._job = self._pool.submit(self._aggregate_round, *job)
+        out = prev.result() if prev is not None else []
+        if final:
+            if self._job is not None:
+                out += self._job.result()
+                self._job = None
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+        return out
+
+    def _split_round(self, final: bool):
+        """(rows, take, split) of the round's finished flows (or None); the rest is carried."""
         parts = ([self.carry] if self.carry is not None else []) + self.pending
         self.pending, self.npending, self.carry = [], 0, None
         if not parts:
-            return []
+            return None
         # ROW_FIELDS, and head8/head12 when every chunk had them (tables from the reader)
         keys = [k for k in parts[0] if all(k in p for p in parts)]
         rows = (
@@ -573,7 +786,7 @@ class FlowBuilder:
         )
         del parts  # the carried and pending rows now live only in *rows*
         if not len(rows["ts_ns"]):
-            return []
+            return None
         return self._round(rows, final=final)
 
     # ------------------------------------------------------------------------------------
@@ -596,7 +809,7 @@ class FlowBuilder:
         )
         return np.minimum(t * 1e9, 2.0**62).astype(np.int64)
 
-    def _round(self, rows: dict[str, np.ndarray], final: bool) -> list[dict[str, np.ndarray]]:
+    def _round(self, rows: dict[str, np.ndarray], final: bool):
         if USE_KERNELS and kernels.worth(len(rows["ts_ns"])):
             packed, h = kernels.pack_split(
                 *(rows[k] for k in ("ka_hi", "ka_lo", "kb_hi", "kb_lo", "pa", "pb", "proto")),
@@ -615,9 +828,16 @@ class FlowBuilder:
         else:
             self.carry = None
         if not done_rows.any():
-            return []
+            return None
         take = order[done_rows] if not done_rows.all() else order
-        take, split = _by_start(rows, take, split[done_rows])
+        return rows, take, split[done_rows]
+
+    def _aggregate_round(
+        self, rows: dict[str, np.ndarray], take: np.ndarray, split: np.ndarray
+    ) -> list[dict[str, np.ndarray]]:
+        """Batches of the finished flows whose rows are rows[take] (flows start where
+        *split*), sorted by start."""
+        take, split = _by_start(rows, take, split)
         # aggregate in pieces of about AGG_ROWS rows (cut at flow starts): the temporaries of
         # _aggregate then stay small however many rows the round holds
         bounds = _pieces(np.flatnonzero(split), len(split), AGG_ROWS)
@@ -724,142 +944,35 @@ class FlowBuilder:
         fid = np.cumsum(split) - 1
         ends = np.append(starts[1:], n) - 1
         proto = r.at("proto", starts)
-        fromb = r["fromb"]
-        fl = r["flags"]
-        tcp_row = r["proto"] == 6
-        ip_len = r["ip_len"].astype(np.int64)
-        plen = r["plen"].astype(np.int64)
-
-        def first(mask: np.ndarray, *_: object) -> np.ndarray:
-            return _first_sparse(mask, fid, starts, nfl)
-
-        first_pkt_b = fromb[starts]
+        rows = {k: r[k] for k in ("fromb", "flags", "seq", "ack")}
+        rows["tcp"] = r["proto"] == 6
+        rows["ip_len"] = r["ip_len"].astype(np.int64)
+        rows["plen"] = r["plen"].astype(np.int64)
         ity = r["itype"]
-        req_r = np.where(r["proto"] == 1, services_req4(ity), services_req6(ity)) & (
+        rows["req"] = np.where(r["proto"] == 1, services_req4(ity), services_req6(ity)) & (
             (r["proto"] == 1) | (r["proto"] == 58)
         )
-        fx = _facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen, first)
-        pk_a, pk_b, ipb_a, ipb_b = fx["pk_a"], fx["pk_b"], fx["ipb_a"], fx["ipb_b"]
-        pay_a, pay_b = fx["pay_a"], fx["pay_b"]
-        # --- originator -------------------------------------------------------------------
-        syn_a, syn_b = fx["syn_a"], fx["syn_b"]
-        sa_a, sa_b = fx["synack_a"], fx["synack_b"]
         pa_, pb_ = r.at("pa", starts), r.at("pb", starts)
-        srv_a = services.server_like(proto, pa_)
-        srv_b = services.server_like(proto, pb_)
-        icmp = (proto == 1) | (proto == 58)
-        req_a, req_b = fx["req_a"], fx["req_b"]
-        has_syn = (syn_a != NONE) | (syn_b != NONE)
-        has_sa = (sa_a != NONE) | (sa_b != NONE)
-        has_req = icmp & ((req_a != NONE) | (req_b != NONE))
-        port_dec = ((proto == 6) | (proto == 17)) & (srv_a != srv_b)
-        method = np.select(
-            [(proto == 6) & has_syn, (proto == 6) & has_sa, has_req, port_dec],
-            [M_SYN, M_SYNACK, M_ICMP, M_PORT],
-            M_FIRST,
-        )
-        orig_b = np.select(
-            [method == M_SYN, method == M_SYNACK, method == M_ICMP, method == M_PORT],
-            [syn_b < syn_a, sa_a < sa_b, req_b < req_a, srv_a],
-            first_pkt_b,
-        )
-        # Zeek: first packet's sender, flipped on a SYN-ACK or by its likely-server-port rule.
-        fsrv_src = np.where(first_pkt_b, srv_b, srv_a)
-        fsrv_dst = np.where(first_pkt_b, srv_a, srv_b)
-        ffl = fl[starts]
-        fsport = np.where(first_pkt_b, pb_, pa_)
-        fdport = np.where(first_pkt_b, pa_, pb_)
-        partial = ((ffl & SYN) == 0) | ((ffl & ACK) > 0)
-        zflip_tcp = (
-            partial & fsrv_src & np.where(fsrv_dst, ((ffl & SYN) == 0) & (fsport < fdport), True)
-        )
-        zflip_tcp |= (ffl & (SYN | ACK)) == (SYN | ACK)
-        zflip = np.where(proto == 6, zflip_tcp, (proto == 17) & fsrv_src & ~fsrv_dst)
-        zeek_orig_b = first_pkt_b ^ zflip
-        zeek_swap = zeek_orig_b != orig_b
-
-        # Per-row role: resp_row True when the row was sent by the responder.
-        orig_b_row = orig_b[fid]
-        resp_row = fromb != orig_b_row
+        ends_at = (ity[starts], r.at("icode", starts))
+        if USE_KERNELS and kernels.worth(n):
+            v = _core_compiled(starts, n, rows, proto, pa_, pb_, *ends_at)
+        else:
+            v = _core_numpy(starts, ends, n, fid, rows, proto, pa_, pb_, *ends_at)
+        orig_b = v["orig_b"]
+        fromb, fl = rows["fromb"], rows["flags"]
+        first_pkt_b = fromb[starts]
+        resp_row = fromb != orig_b[fid]  # the row was sent by the responder
 
         def pick(a: np.ndarray, b: np.ndarray, want_b: np.ndarray) -> np.ndarray:
             return np.where(want_b, b, a)
 
-        # --- TCP sequence space -----------------------------------------------------------
-        seq = r["seq"].astype(np.int64)
-        ack = r["ack"].astype(np.int64)
-        first_a, first_b = fx["first_a"], fx["first_b"]
-        # ISN per side: its first SYN's seq, else its first packet's seq - 1, else the peer's
-        # first ACK - 1 (Zeek init_endpoint / init_peer).
-        anysyn = (fl & SYN) > 0
-        fsyn_a, fsyn_b = fx["anysyn_a"], fx["anysyn_b"]
-        fack_a, fack_b = fx["ack_a"], fx["ack_b"]
-
-        def isn(fsyn, firstp, peer_ack):
-            at = lambda p: seq[np.clip(starts + np.where(p == NONE, 0, p), 0, n - 1)]  # noqa: E731
-            peer_at = ack[np.clip(starts + np.where(peer_ack == NONE, 0, peer_ack), 0, n - 1)]
-            return np.where(
-                fsyn != NONE, at(fsyn), np.where(firstp != NONE, at(firstp) - 1, peer_at - 1)
-            )
-
-        isn_a = isn(fsyn_a, first_a, fack_b)
-        isn_b = isn(fsyn_b, first_b, fack_a)
-        has_fin_a = fx["fin_a"] != NONE
-        has_fin_b = fx["fin_b"] != NONE
-
-        def size(e, a, has_fin):
-            s = np.maximum(np.maximum(e, a), 0)
-            s = np.where(s > 0, s - 1, 0)
-            return np.where((s > 0) & has_fin, s - 1, s)
-
-        if USE_KERNELS and kernels.worth(n):
-            rs, rxmit, gap, per = kernels.tcp_seq(
-                starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b
-            )
-            e_a, e_b, a_on_a, a_on_b, cov_a, cov_b = per
-        else:
-            rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b) = _tcp_seq_numpy(
-                fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, isn_b, anysyn
-            )
-        size_a = size(e_a, a_on_a, has_fin_a)
-        size_b = size(e_b, a_on_b, has_fin_b)
-        tcp_f = proto == 6
-        miss_a = np.where(tcp_f & (cov_a > 0), np.maximum(0, size_a - cov_a), 0)
-        miss_b = np.where(tcp_f & (cov_b > 0), np.maximum(0, size_b - cov_b), 0)
-
-        # --- per-side control facts and Zeek states ---------------------------------------
-        def side(x: str, first_p: np.ndarray, pk: np.ndarray, sz: np.ndarray) -> Side:
-            fp_row = starts + np.where(first_p == NONE, 0, first_p)
-            return Side(
-                pkts=pk,
-                first=first_p,
-                first_ack=(pk > 0) & ((fl[np.clip(fp_row, 0, n - 1)] & ACK) > 0),
-                syn=fx["syn" + x],
-                synack=fx["synack" + x],
-                fin=fx["fin" + x],
-                rst=fx["rst" + x],
-                quiet=fx["noisy" + x] == 0,
-                size=sz,
-            )
-
-        A = side("_a", first_a, pk_a, size_a)
-        B = side("_b", first_b, pk_b, size_b)
-
-        def orient(x: Side, y: Side, want_b: np.ndarray) -> Side:
-            return Side(*(np.where(want_b, getattr(y, f), getattr(x, f)) for f in Side.__slots__))
-
-        o_side = orient(A, B, orig_b)
-        r_side = orient(B, A, orig_b)
-        os_ = state.endpoint_state(o_side, r_side, True)
-        rs_ = state.endpoint_state(r_side, o_side, False)
-
-        orig_pkts = pick(pk_a, pk_b, orig_b)
-        resp_pkts = pick(pk_b, pk_a, orig_b)
         # history (Arrow string layout): TCP letters, "^" when flipped, D/d for UDP; Zeek's
         # ICMP and other analyzers record no history
+        orig_pkts, resp_pkts = v["orig_pkts"], v["resp_pkts"]
         flipped = (orig_b != first_pkt_b) & ((proto == 6) | (proto == 17))
         ud = (proto == 17) * ((orig_pkts > 0) + 2 * (resp_pkts > 0))  # UDP "D" / "d"
-        hist_args = (starts, n, fromb, fl, tcp_row, plen, r["win"], rs, rxmit, gap)
+        hist_args = (starts, n, fromb, fl, rows["tcp"], rows["plen"], r["win"])
+        hist_args += (v["rs"], v["rxmit"], v["gap"])
         if USE_KERNELS and kernels.worth(n):
             hist_len, hist_data = kernels.history(*hist_args, orig_b, flipped, ud)
         else:
@@ -869,45 +982,14 @@ class FlowBuilder:
         def hist(i: int) -> bytes:
             return hist_data[hist_off[i] : hist_off[i + 1]].tobytes()
 
-        orig_size = np.where(tcp_f, pick(size_a, size_b, orig_b), pick(pay_a, pay_b, orig_b))
-        resp_size = np.where(tcp_f, pick(size_b, size_a, orig_b), pick(pay_b, pay_a, orig_b))
-        cstate = state.conn_state(proto, os_, rs_, orig_pkts, resp_pkts, orig_size, resp_size, hist)
-
-        # duration: Zeek stops the clock once both sides closed (or a RST)
-        fa_pos, fb_pos = A.fin, B.fin
-        bothfin = np.where((fa_pos != NONE) & (fb_pos != NONE), np.maximum(fa_pos, fb_pos), NONE)
-        closep = np.minimum(np.minimum(A.rst, B.rst), bothfin)
-        lastp = np.minimum(ends, starts + np.where(closep == NONE, ends - starts, closep))
-        lastp = np.where(tcp_f, lastp, ends)
+        sizes = (v["orig_bytes"], v["resp_bytes"])
+        cstate = state.conn_state(proto, v["os"], v["rs_state"], orig_pkts, resp_pkts, *sizes, hist)
         t0, t1 = r.at("ts_ns", starts), r.at("ts_ns", ends)
-        zdur = r.at("ts_ns", lastp) - t0
-
-        certain = (method == M_SYN) | (method == M_SYNACK) | (method == M_ICMP)
-        adir = state.argus_dir(proto, orig_pkts, resp_pkts, certain)
-        astat = state.argus_status(
-            proto,
-            orig_pkts,
-            resp_pkts,
-            has_syn,
-            has_sa,
-            (A.fin != NONE) | (B.fin != NONE),
-            (A.rst != NONE) | (B.rst != NONE),
-            ity[starts],
-            r.at("icode", starts),
-        )
+        zdur = r.at("ts_ns", v["lastp"]) - t0  # Zeek stops the clock at the close
         # --- service ----------------------------------------------------------------------
-        fpay_a, fpay_b = fx["pay_a_first"], fx["pay_b_first"]
         orig_p = pick(pa_, pb_, orig_b)
         resp_p = pick(pb_, pa_, orig_b)
-        svc = self._services(
-            r,
-            proto,
-            orig_p,
-            resp_p,
-            starts,
-            pick(fpay_a, fpay_b, orig_b),
-            pick(fpay_b, fpay_a, orig_b),
-        )
+        svc = self._services(r, proto, orig_p, resp_p, starts, v["pay_orig"], v["pay_resp"])
         tun0 = r.at("tun", starts)
         svc = np.where(tun0 == TUN_TEREDO, services.SERVICE_CODE["teredo"], svc)
         svc = np.where(tun0 == TUN_VXLAN, services.SERVICE_CODE["vxlan"], svc).astype(np.uint8)
@@ -931,23 +1013,15 @@ class FlowBuilder:
             "resp_lo": pick(r.at("kb_lo", starts), r.at("ka_lo", starts), orig_b),
             "orig_p": orig_p,
             "resp_p": resp_p,
-            "orig_pkts": orig_pkts,
-            "resp_pkts": resp_pkts,
-            "orig_ip_bytes": pick(ipb_a, ipb_b, orig_b),
-            "resp_ip_bytes": pick(ipb_b, ipb_a, orig_b),
-            "orig_payload_bytes": pick(pay_a, pay_b, orig_b),
-            "resp_payload_bytes": pick(pay_b, pay_a, orig_b),
-            "orig_bytes": orig_size,
-            "resp_bytes": resp_size,
-            "missed_bytes": miss_a + miss_b,
+            **{k: v[k] for k in _COUNTS},
             "conn_state": cstate,
-            "direction": adir,
-            "status": astat,
+            "direction": v["direction"].astype(np.uint8),
+            "status": v["status"].astype(np.uint8),
             "service": svc,
             "first_frame": r.at("frame", starts),
             "last_frame": r.at("frame", ends),
-            "orig_method": method.astype(np.uint8),
-            "zeek_swap": zeek_swap,
+            "orig_method": v["method"].astype(np.uint8),
+            "zeek_swap": v["zeek_swap"],
         }
         # flows come sorted by (start, first frame) (_by_start); "_hist_idx" maps a row of the
         # final table to its history letters

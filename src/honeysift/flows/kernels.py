@@ -453,6 +453,216 @@ def _flow_facts(starts, n, fromb, flags, tcp_row, req_r, ip_len, plen):
     return first, sums
 
 
+# ---------------------------------------------------------------------------- originator, states
+# Fact rows of flow_facts' *first* matrix (side a; side b adds len(FACTS)) and sums rows.
+F_SYN, F_SYNACK, F_REQ, F_FIRST, F_ANYSYN, F_ACK, F_FIN, F_RST, F_PAY = range(9)
+M_SYN, M_SYNACK, M_PORT, M_FIRST, M_ICMP = range(5)  # build.ORIG_METHODS
+# Zeek endpoint states (state.py)
+INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
+
+
+def _server_like(proto, port, tcp_srv, udp_srv):
+    """services.server_like for one port."""
+    if 0 < port < 1024:
+        return True
+    if proto == 6:
+        return tcp_srv[port]
+    if proto == 17:
+        return udp_srv[port]
+    return False
+
+
+def _flow_orig(starts, n, fromb, flags, seq, ack, proto_f, pa_f, pb_f, first, tcp_srv, udp_srv):
+    """Per flow: originator (True: endpoint b), how it was decided (M_*), whether Zeek's
+    first-packet rule would pick the other side, and each side's ISN: the numpy code of
+    build._orig_isn_numpy, one flow at a time."""
+    nfl = len(starts)
+    orig_b = np.zeros(nfl, np.bool_)
+    method = np.zeros(nfl, np.uint8)
+    swap = np.zeros(nfl, np.bool_)
+    isn = np.empty((2, nfl), np.int64)
+    nf = 9
+    for f in range(nfl):
+        st = starts[f]
+        pr = proto_f[f]
+        pa = np.int64(pa_f[f])
+        pb = np.int64(pb_f[f])
+        srv_a = _server_like(pr, pa, tcp_srv, udp_srv)
+        srv_b = _server_like(pr, pb, tcp_srv, udp_srv)
+        syn_a, syn_b = first[F_SYN, f], first[nf + F_SYN, f]
+        sa_a, sa_b = first[F_SYNACK, f], first[nf + F_SYNACK, f]
+        rq_a, rq_b = first[F_REQ, f], first[nf + F_REQ, f]
+        fpb = fromb[st]
+        if pr == 6 and (syn_a != NONE or syn_b != NONE):
+            m, ob = M_SYN, syn_b < syn_a
+        elif pr == 6 and (sa_a != NONE or sa_b != NONE):
+            m, ob = M_SYNACK, sa_a < sa_b
+        elif (pr == 1 or pr == 58) and (rq_a != NONE or rq_b != NONE):
+            m, ob = M_ICMP, rq_b < rq_a
+        elif (pr == 6 or pr == 17) and srv_a != srv_b:
+            m, ob = M_PORT, srv_a
+        else:
+            m, ob = M_FIRST, fpb
+        orig_b[f] = ob
+        method[f] = m
+        # Zeek: the first packet's sender, flipped on a SYN-ACK or by its likely-server rule
+        fsrc, fdst = (srv_b, srv_a) if fpb else (srv_a, srv_b)
+        fsp, fdp = (pb, pa) if fpb else (pa, pb)
+        ffl = flags[st]
+        if pr == 6:
+            part = (ffl & SYN) == 0 or (ffl & ACK) != 0
+            cond = ((ffl & SYN) == 0 and fsp < fdp) if fdst else True
+            zflip = (part and fsrc and cond) or (ffl & (SYN | ACK)) == (SYN | ACK)
+        else:
+            zflip = pr == 17 and fsrc and not fdst
+        swap[f] = (fpb != zflip) != ob
+        # ISN: the side's first SYN's seq, else its first packet's seq - 1, else the peer's
+        # first ACK - 1 (Zeek init_endpoint / init_peer)
+        for s in range(2):
+            fs, fp = first[s * nf + F_ANYSYN, f], first[s * nf + F_FIRST, f]
+            pk = first[(1 - s) * nf + F_ACK, f]
+            if fs != NONE:
+                isn[s, f] = seq[min(max(st + fs, 0), n - 1)]
+            elif fp != NONE:
+                isn[s, f] = seq[min(max(st + fp, 0), n - 1)] - 1
+            else:
+                q = st + (0 if pk == NONE else pk)
+                isn[s, f] = ack[min(max(q, 0), n - 1)] - 1
+    return orig_b, method, swap, isn
+
+
+def _size(e, a, has_fin):
+    s = max(max(e, a), 0)
+    s = s - 1 if s > 0 else 0
+    return s - 1 if (s > 0 and has_fin) else s
+
+
+def _endpoint(pk, first, first_ack, syn, synack, fin, rst, quiet, p_syn, p_synack, p_fin, is_orig):
+    """state.endpoint_state for one endpoint (me: the first arguments; peer: p_*)."""
+    any_peer = min(p_syn, p_synack)
+    if is_orig:
+        if syn != NONE:
+            base = ESTABLISHED if (any_peer > syn and any_peer != NONE) else SYN_SENT
+        elif synack != NONE:
+            base = SYN_ACK_SENT
+        elif first_ack and p_synack < first:
+            base = ESTABLISHED
+        else:
+            base = PARTIAL
+    elif min(syn, synack) != NONE:
+        base = ESTABLISHED
+    elif quiet and p_syn < first:
+        base = INACTIVE
+    else:
+        base = PARTIAL
+    st = INACTIVE if pk == 0 else base
+    if fin != NONE:
+        st = CLOSED
+    keep_closed = fin < rst and rst != NONE and p_fin != NONE
+    if rst != NONE and not keep_closed:
+        st = RESET
+    return st
+
+
+#: Rows of flow_states' result matrix.
+ST_ROWS = (
+    "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes", "orig_payload_bytes",
+    "resp_payload_bytes", "orig_bytes", "resp_bytes", "missed_bytes", "os", "rs", "lastp",
+    "direction", "status", "pay_orig", "pay_resp",
+)  # fmt: skip
+
+
+def _flow_states(starts, n, flags, proto_f, ity_f, ico_f, first, sums, per, orig_b, method,
+                 lut4, lut6):  # fmt: skip
+    """Per flow, from flow_facts (*first*, *sums*), tcp_seq (*per*) and _flow_orig: counts
+    and sizes by role, missed bytes, Zeek endpoint states, the row where Zeek's clock stops,
+    argus direction and status, the first payload row of each role (rows ST_ROWS). The
+    numpy code of build._states_numpy, one flow at a time."""
+    nfl = len(starts)
+    out = np.empty((len(ST_ROWS), nfl), np.int64)
+    nf = 9
+    for f in range(nfl):
+        st = starts[f]
+        end = (starts[f + 1] if f + 1 < nfl else n) - 1
+        pr = proto_f[f]
+        tcp = pr == 6
+        o = 1 if orig_b[f] else 0
+        r = 1 - o
+        size = np.empty(2, np.int64)
+        miss = 0
+        for s in range(2):
+            size[s] = _size(per[s, f], per[2 + s, f], first[s * nf + F_FIN, f] != NONE)
+            cov = per[4 + s, f]
+            if tcp and cov > 0:
+                miss += max(0, size[s] - cov)
+        states = np.empty(2, np.int64)
+        for k in range(2):
+            me = o if k == 0 else r
+            pe = 1 - me
+            b, q = me * nf, pe * nf
+            fp = first[b + F_FIRST, f]
+            pk = sums[me, f]
+            fa = pk > 0 and (flags[min(max(st + (0 if fp == NONE else fp), 0), n - 1)] & ACK) != 0
+            states[k] = _endpoint(
+                pk, fp, fa, first[b + F_SYN, f], first[b + F_SYNACK, f], first[b + F_FIN, f],
+                first[b + F_RST, f], sums[6 + me, f] == 0, first[q + F_SYN, f],
+                first[q + F_SYNACK, f], first[q + F_FIN, f], k == 0,
+            )  # fmt: skip
+        opk, rpk = sums[o, f], sums[r, f]
+        out[0, f], out[1, f] = opk, rpk
+        out[2, f], out[3, f] = sums[2 + o, f], sums[2 + r, f]
+        out[4, f], out[5, f] = sums[4 + o, f], sums[4 + r, f]
+        if tcp:
+            out[6, f], out[7, f] = size[o], size[r]
+        else:
+            out[6, f], out[7, f] = sums[4 + o, f], sums[4 + r, f]
+        out[8, f] = miss
+        out[9, f], out[10, f] = states[0], states[1]
+        # Zeek stops the clock once both sides closed (or at a RST)
+        fin_a, fin_b = first[F_FIN, f], first[nf + F_FIN, f]
+        both = max(fin_a, fin_b) if (fin_a != NONE and fin_b != NONE) else NONE
+        closep = min(min(first[F_RST, f], first[nf + F_RST, f]), both)
+        last = end
+        if tcp and closep != NONE:
+            last = min(end, st + closep)
+        out[11, f] = last
+        # argus direction and status
+        m = method[f]
+        certain = m == M_SYN or m == M_SYNACK or m == M_ICMP  # noqa: PLR1714 (numba)
+        if opk > 0 and rpk > 0:
+            d = 2
+        elif opk > 0:
+            d = 0
+        else:
+            d = 1
+        if tcp and not certain:
+            d += 3
+        if tcp and certain and opk > 0:
+            d = 0
+        out[12, f] = d
+        if tcp:
+            any_syn = first[F_SYN, f] != NONE or first[nf + F_SYN, f] != NONE
+            any_sa = first[F_SYNACK, f] != NONE or first[nf + F_SYNACK, f] != NONE
+            if first[F_RST, f] != NONE or first[nf + F_RST, f] != NONE:
+                a = 2  # RST
+            elif fin_a != NONE or fin_b != NONE:
+                a = 3  # FIN
+            elif any_syn and not any_sa and not (opk > 0 and rpk > 0):
+                a = 4  # REQ
+            else:
+                a = 0  # CON
+        elif pr == 1:
+            a = lut4[ity_f[f], ico_f[f]]
+        elif pr == 58:
+            a = lut6[ity_f[f], ico_f[f]]
+        else:
+            a = 0 if (opk > 0 and rpk > 0) else 1  # CON, INT
+        out[13, f] = a
+        out[14, f] = first[o * nf + F_PAY, f]
+        out[15, f] = first[r * nf + F_PAY, f]
+    return out
+
+
 # ---------------------------------------------------------------------------- TCP sequence space
 M32 = 1 << 32
 NEG = -(1 << 40)
@@ -627,7 +837,7 @@ def _history(starts, n, fromb, flags, tcp_row, plen, win, rs, rxmit, gap, orig_b
 
 
 _split_rows_c = _pack_split_c = _csv_rows_c = _flow_facts_c = _tcp_seq_c = None
-_history_c = _extract_rows_c = _radix_order_c = None
+_history_c = _extract_rows_c = _radix_order_c = _flow_orig_c = _flow_states_c = None
 _JIT = LazyJit(
     globals(),
     entries=(
@@ -639,8 +849,20 @@ _JIT = LazyJit(
         "_history",
         "_extract_rows",
         "_radix_order",
+        "_flow_orig",
+        "_flow_states",
     ),
-    helpers=("_close", "_finish", "_mix", "_put_uint", "_put_int", "_put_bytes"),
+    helpers=(
+        "_close",
+        "_finish",
+        "_mix",
+        "_put_uint",
+        "_put_int",
+        "_put_bytes",
+        "_server_like",
+        "_size",
+        "_endpoint",
+    ),
 )
 split_rows = _JIT.entry("_split_rows", "split_rows")
 pack_split = _JIT.entry("_pack_split", "pack_split")
@@ -650,3 +872,5 @@ tcp_seq = _JIT.entry("_tcp_seq", "tcp_seq")
 history = _JIT.entry("_history", "history")
 extract_rows = _JIT.entry("_extract_rows", "extract_rows")
 radix_order = _JIT.entry("_radix_order", "radix_order")
+flow_orig = _JIT.entry("_flow_orig", "flow_orig")
+flow_states = _JIT.entry("_flow_states", "flow_states")

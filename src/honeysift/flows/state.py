@@ -332,6 +332,8 @@ def _icmp_lut(table: dict[int, str], unreach: dict[int, str], other: str) -> np.
 
 _ICMP4_LUT = _icmp_lut(_ICMP_STATE, _UNREACH, "URP")
 _ICMP6_LUT = _icmp_lut(_ICMP6_STATE, {4: "URP"}, "URH")
+#: (ICMPv4, ICMPv6) status lookup tables by [type, code], for the compiled flow_states.
+ICMP_LUTS = (_ICMP4_LUT, _ICMP6_LUT)
 
 
 def argus_status(
