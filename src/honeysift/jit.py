@@ -56,3 +56,18 @@ class LazyJit:
         call.__name__ = call.__qualname__ = public
         call.__doc__ = self.ns[name].__doc__
         return call
+
+
+def _first(a):
+    return a[0]
+
+
+def warm_up() -> None:
+    """Initialise numba (~0.3 s once per process: its compiler and LLVM set-up, paid by
+    whichever compiled function runs first) by running a trivial cached function. Called in a
+    background thread when a big capture is opened, so the set-up overlaps the first blocks,
+    which the reader decodes with numpy meanwhile."""
+    import numpy as np
+    from numba import njit
+
+    njit(cache=True, nogil=True)(_first)(np.zeros(1, np.int64))

@@ -15,10 +15,11 @@ thread decode while the main thread builds flows.
 from __future__ import annotations
 
 import importlib.util
+import threading
 
 import numpy as np
 
-from honeysift.jit import LazyJit
+from honeysift.jit import LazyJit, warm_up
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
@@ -30,18 +31,36 @@ COMPILE_FROM = 128 << 20
 #: Tests set this to run the compiled loops on every size.
 ALWAYS = False
 _wanted = False  # a capture of COMPILE_FROM bytes or more was opened in this process
+_ready = threading.Event()  # numba is initialised (jit.warm_up ran)
 
 
 def note_capture(size: int) -> None:
-    """Called by the reader with each capture's size: a big one switches the loops on."""
+    """Called by the reader with each capture's size: a big one switches the loops on, once
+    numba is ready; its set-up starts now in a background thread."""
     global _wanted
-    if size >= COMPILE_FROM:
+    if size >= COMPILE_FROM and not _wanted:
         _wanted = True
+        if AVAILABLE:
+            threading.Thread(target=_warm_up, name="honeysift-jit", daemon=True).start()
+
+
+def _warm_up() -> None:
+    try:
+        warm_up()
+    finally:
+        _ready.set()
+
+
+def wanted() -> bool:
+    """Will this process use compiled loops (numba installed, and a big capture opened)?
+    The flow builder decides by this, once per process."""
+    return AVAILABLE and (ALWAYS or _wanted or _JIT.done)
 
 
 def worth() -> bool:
-    """Use the compiled loops? (numba installed, and a big capture, or already loaded.)"""
-    return AVAILABLE and (ALWAYS or _wanted or _JIT.done)
+    """Use the compiled loops now? Only once numba is initialised: until then the reader
+    decodes the first blocks with numpy (the same tables) instead of waiting ~0.3 s."""
+    return AVAILABLE and (ALWAYS or _ready.is_set())
 
 
 def _u32(buf, p, big):

@@ -33,7 +33,7 @@ def worth(n: int = 0) -> bool:
     """Use the compiled passes? When numba is installed and the capture is big enough to pay
     for loading them (capture.kernels.COMPILE_FROM), or they are loaded already. *n* (rows) is
     informational: the decision is per process, so one capture's output does not mix paths."""
-    return AVAILABLE and (ALWAYS or _JIT.done or capture_kernels.worth())
+    return AVAILABLE and (ALWAYS or _JIT.done or capture_kernels.wanted())
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
