@@ -11,6 +11,7 @@ and emitted. Memory is the chunk plus the rows of live flows.
 from __future__ import annotations
 
 import mmap
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ _REQUEST6[[128, 130, 133, 135, 139, 141]] = True
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 MIN_ROUND = 1 << 18  # rows per round at least (bounded memory: ~25 MB of row columns)
 AGG_ROWS = 1 << 18  # rows aggregated at once (bounds the temporaries of _aggregate)
+MAX_JOBS = 2  # rounds split but not yet aggregated, at most (bounds memory)
 _DNS_PORTS = np.array([53, 137, 5353, 5355], dtype=np.uint16)
 M32 = np.int64(1 << 32)
 
@@ -722,7 +724,7 @@ class FlowBuilder:
         self.pending: list[dict[str, np.ndarray]] = []
         self.npending = 0
         self._pool: ThreadPoolExecutor | None = None
-        self._job: Future | None = None  # the aggregation of the last round split
+        self._jobs: deque[Future] = deque()  # aggregations of the rounds split, in order
 
     def feed(self, table: PacketTable) -> list[dict[str, np.ndarray]]:
         """Take one chunk; return batches of the flows it finished (maybe none)."""
@@ -752,23 +754,20 @@ class FlowBuilder:
     def _run(self, final: bool) -> list[dict[str, np.ndarray]]:
         """Split a round; its finished flows are aggregated in a worker thread while the
         caller goes on reading (the next round needs only the carried rows). Returns the
-        batches of the round before (so batches come one round late, in order), and with
-        *final* the last round's too."""
+        batches of the rounds whose aggregation is done (in round order; it waits only when
+        more than MAX_JOBS are pending), and with *final* all of them."""
         job = self._split_round(final)
-        prev = self._job
-        self._job = None
         if job is not None:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="honeysift-flows")
-            self._job = self._pool.submit(self._aggregate_round, *job)
-        out = prev.result() if prev is not None else []
-        if final:
-            if self._job is not None:
-                out += self._job.result()
-                self._job = None
-            if self._pool is not None:
-                self._pool.shutdown()
-                self._pool = None
+            self._jobs.append(self._pool.submit(self._aggregate_round, *job))
+        out: list[dict[str, np.ndarray]] = []
+        jobs = self._jobs
+        while jobs and (final or jobs[0].done() or len(jobs) > MAX_JOBS):
+            out += jobs.popleft().result()
+        if final and self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         return out
 
     def _split_round(self, final: bool):
