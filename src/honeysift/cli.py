@@ -18,6 +18,7 @@ import click
 
 from honeysift import __version__
 from honeysift.errors import HoneysiftError
+from honeysift.memory import freeze
 from honeysift.safe_text import safe
 
 EXIT_DAMAGED = 1
@@ -34,6 +35,7 @@ def guarded(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
+        freeze()  # the imports so far are here for good: keep them out of the collector's way
         try:
             return fn(*args, **kwargs)
         except HoneysiftError as exc:

@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from honeysift.jit import LazyJit, warm_up
+from honeysift.memory import freeze
 
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
@@ -47,6 +48,7 @@ def note_capture(size: int) -> None:
 def _warm_up() -> None:
     try:
         warm_up()
+        freeze()  # numba's compiler objects stay for the process
     finally:
         _ready.set()
 
