@@ -82,31 +82,41 @@ def _u32(buf, p, big):
 
 
 def _walk_pcap(buf, pos, end, hl, limit, big):
-    """Offsets of the pcap records that lie whole in buf[pos:end].
+    """Offsets and header words of the pcap records that lie whole in buf[pos:end].
 
-    Returns (offsets, next position, damaged): *damaged* when a record header claims more than
-    *limit* bytes (the caller resynchronises at the returned position)."""
+    Returns (offsets, header, next position, damaged): *header* is (4, n) uint32 (seconds,
+    fraction, captured length, original length: the record header read while it is in cache);
+    *damaged* when a record header claims more than *limit* bytes (the caller resynchronises
+    at the returned position)."""
     cap = max(16, (end - pos) // (hl + 40) + 16)
     offs = np.empty(cap, np.int64)
+    hdr = np.empty((4, cap), np.uint32)
     n = 0
     damaged = False
     while pos + hl <= end:
-        incl = np.int64(_u32(buf, pos + 8, big))
-        if incl > limit:
+        incl = _u32(buf, pos + 8, big)
+        if np.int64(incl) > limit:
             damaged = True
             break
-        nxt = pos + hl + incl
+        nxt = pos + hl + np.int64(incl)
         if nxt > end:
             break
         if n == cap:
             grown = np.empty(cap * 2, np.int64)
             grown[:n] = offs[:n]
             offs = grown
+            gh = np.empty((4, cap * 2), np.uint32)
+            gh[:, :n] = hdr[:, :n]
+            hdr = gh
             cap *= 2
         offs[n] = pos
+        hdr[0, n] = _u32(buf, pos, big)
+        hdr[1, n] = _u32(buf, pos + 4, big)
+        hdr[2, n] = incl
+        hdr[3, n] = _u32(buf, pos + 12, big)
         n += 1
         pos = nxt
-    return offs[:n], pos, damaged
+    return offs[:n], hdr[:, :n], pos, damaged
 
 
 def walk_pcap(buf: np.ndarray, pos: int, end: int, hl: int, limit: int, big: bool):

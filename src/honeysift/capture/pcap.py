@@ -85,15 +85,16 @@ class PcapScanner:
         while True:
             bf.fill()
             buf = bf.buf
+            hdr = None
             if kernels.worth():
-                offs, pos, damaged = kernels.walk_pcap(
+                offs, hdr, pos, damaged = kernels.walk_pcap(
                     bf.array(), bf.start, bf.end, hl, limit, self.h.byte_order == ">"
                 )
             else:
                 offs, pos, damaged = self._walk_python(buf, bf.start, bf.end)
             bf.start = int(pos)
             if len(offs):
-                yield self._chunk(bf, offs)
+                yield self._chunk(bf, offs, hdr)
             if damaged:
                 if not self._resync(bf):
                     return
@@ -134,16 +135,18 @@ class PcapScanner:
             pos = nxt
         return offs, pos, False
 
-    def _chunk(self, bf: BlockFile, offs) -> RawChunk:
+    def _chunk(self, bf: BlockFile, offs, hdr: np.ndarray | None = None) -> RawChunk:
+        """The chunk of records at *offs*; *hdr* (4, n): their header words when the compiled
+        walk read them already."""
         arr = bf.array()
         o = np.asarray(offs, dtype=np.int64)
-        rows = np.lib.stride_tricks.sliding_window_view(arr, 16)[o]
-        dt = np.dtype(self.h.byte_order + "u4")
-        hdr = rows.view(dt)  # (n, 4): sec, frac, incl, orig
-        sec = hdr[:, 0].astype(np.int64)
-        frac = hdr[:, 1].astype(np.int64)
-        incl = hdr[:, 2].astype(np.uint32)
-        orig = hdr[:, 3].astype(np.uint32)
+        if hdr is None:
+            rows = np.lib.stride_tricks.sliding_window_view(arr, 16)[o]
+            hdr = rows.view(np.dtype(self.h.byte_order + "u4")).T  # (4, n)
+        sec = hdr[0].astype(np.int64)
+        frac = hdr[1].astype(np.int64)
+        incl = hdr[2].astype(np.uint32)
+        orig = hdr[3].astype(np.uint32)
         if not self._warned_snap and self.h.snaplen and (incl > self.h.snaplen).any():
             i = int(np.argmax(incl > self.h.snaplen))
             self.warn(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from honeysift.capture import kernels as capture_kernels
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.flows import kernels, services, state
 from honeysift.flows.state import NONE, Side
@@ -126,7 +127,9 @@ def _canonical(sh, sl, dh, dl, sp, dp) -> dict[str, np.ndarray]:
 
 def _extract(t: PacketTable, sniff: dict[int, bytes]) -> dict[str, np.ndarray]:
     """Compact per-packet columns of IP rows, keyed canonically (smaller endpoint = a)."""
-    if USE_KERNELS and kernels.worth(len(t)):
+    # compiled once numba is set up (capture.kernels.worth): the first chunks of a big
+    # capture are read while it still loads, and would wait for it here otherwise
+    if USE_KERNELS and kernels.worth(len(t)) and capture_kernels.worth():
         return _extract_compiled(t, sniff)
     idx = np.nonzero((t.status == ST_OK) & (t.ip_version != 0))[0]
     proto = t.proto[idx]
