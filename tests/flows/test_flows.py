@@ -488,6 +488,42 @@ def test_compiled_history_equals_numpy() -> None:
     assert (want[0] > 10).any()
 
 
+def test_compiled_csv_addresses_are_python_text() -> None:
+    """The compiled printer writes IPv6 addresses as ipaddress does (RFC 5952: first longest
+    zero run as "::", no leading zeros) and IPv4-mapped ones as dotted quads."""
+    pytest.importorskip("numba")
+    import ipaddress
+
+    from honeysift.capture.table import addr_to_halves, halves_to_addr
+    from honeysift.flows import kernels
+
+    rng = np.random.default_rng(9)
+    texts = ["::", "::1", "1::", "1:0:0:2::", "0:0:1:0:0:0:1:0", "2001:db8::8:800:200c:417a"]
+    texts += ["fe80::1:0:0:1", "1:2:3:4:5:6:7:8", "1:0:2:0:3:0:4:0", "10.1.2.3", "0.0.0.0"]
+    for _ in range(2000):  # groups drawn so that zero runs of every length and place occur
+        g = rng.choice([0, 0, 0, 1, 0xABCD, 0x10, 0xFFFF], 8)
+        texts.append(str(ipaddress.IPv6Address(int("".join(f"{x:04x}" for x in g), 16))))
+    halves = np.array([addr_to_halves(t) for t in texts], dtype=np.uint64)
+    num = halves.view(np.int64)
+    out = np.zeros(len(texts) * 50, np.uint8)
+    end = kernels.csv_rows(
+        out,
+        np.array([kernels.K_ADDR], np.int8),
+        np.array([0], np.int64),
+        num,
+        np.zeros(1, np.int64),
+        np.zeros(1, np.uint8),
+        np.zeros(len(texts) + 1, np.int64),
+        np.zeros(1, np.uint8),
+        np.zeros((len(texts), 0), np.uint8),
+        ord(","),
+    )
+    got = out[:end].tobytes().decode().splitlines()
+    # the table stores IPv4 as IPv4-mapped IPv6 (capture.table): those print as dotted quads
+    assert got == [halves_to_addr(int(h), int(lo)) for h, lo in halves]
+    assert got[:11] == [str(ipaddress.ip_address(t)) for t in texts[:11]]
+
+
 def test_radix_order_is_a_stable_argsort() -> None:
     pytest.importorskip("numba")
     from honeysift.flows import kernels

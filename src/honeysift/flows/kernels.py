@@ -350,14 +350,67 @@ def _put_bytes(out, k, data, a, b):
     return k
 
 
+def _put_addr(out, k, hi, lo):
+    """An address from its (hi, lo) halves: IPv4-mapped ones as a dotted quad, the others
+    as RFC 5952 text, as Python's ipaddress writes it (lower-case hex groups without leading
+    zeros, the first longest run of two or more zero groups as "::")."""
+    if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
+        v = np.int64(lo & np.uint64(0xFFFFFFFF))
+        for sh in (24, 16, 8, 0):
+            k = _put_uint(out, k, (v >> sh) & 255)
+            if sh:
+                out[k] = 46
+                k += 1
+        return k
+    best, blen, run, rlen = -1, 0, -1, 0
+    for j in range(8):
+        if _group(hi, lo, j) == 0:
+            if run < 0:
+                run = j
+            rlen += 1
+            if rlen > blen:
+                best, blen = run, rlen
+        else:
+            run, rlen = -1, 0
+    if blen < 2:
+        best = -1
+    j = 0
+    while j < 8:
+        if j == best:
+            out[k] = 58
+            out[k + 1] = 58
+            k += 2
+            j += blen
+            continue
+        if j > 0 and not (best >= 0 and j == best + blen):
+            out[k] = 58
+            k += 1
+        g = _group(hi, lo, j)
+        started = False
+        for sh in (12, 8, 4, 0):
+            d = (g >> sh) & 15
+            if d or started or sh == 0:
+                out[k] = 48 + d if d < 10 else 87 + d
+                k += 1
+                started = True
+        j += 1
+    return k
+
+
+def _group(hi, lo, j):
+    """16-bit group j (0-7) of an IPv6 address."""
+    w = hi if j < 4 else lo
+    return np.int64((w >> np.uint64(48 - 16 * (j % 4))) & np.uint64(0xFFFF))
+
+
 def _csv_rows(out, kinds, slots, num, lab_off, lab_data, h_off, h_data, fixed, sep):
     """Rows of delimited text into *out* (uint8, large enough); returns the length written.
 
     Column c has kind kinds[c] and reads num[i, slots[c]] (int64) for row i: K_INT the
     number; K_DEC6 microseconds printed as seconds with six decimals; K_LABEL an entry of the
-    label table (lab_off/lab_data); K_ADDR an IPv4 address (the value) or, when negative, label
-    entry -1 - value (an IPv6 address formatted beforehand); K_HIST row i's history letters
-    (h_off/h_data); K_FIXED the bytes fixed[i, :]."""
+    label table (lab_off/lab_data); K_ADDR an address from the (hi, lo) halves of
+    capture.table in slots[c] and slots[c] + 1 (bit patterns), as text.address_strings
+    writes it; K_HIST row i's history letters (h_off/h_data); K_FIXED the bytes fixed[i, :]."""
     n = num.shape[0]
     nc = len(kinds)
     k = 0
@@ -390,15 +443,10 @@ def _csv_rows(out, kinds, slots, num, lab_off, lab_data, h_off, h_data, fixed, s
                     out[k + j] = 48 + f % 10
                     f //= 10
                 k += 7
-            elif kind == K_LABEL or v < 0:
-                e = v if kind == K_LABEL else -1 - v
-                k = _put_bytes(out, k, lab_data, lab_off[e], lab_off[e + 1])
-            else:  # IPv4 dotted quad
-                for sh in (24, 16, 8, 0):
-                    k = _put_uint(out, k, (v >> sh) & 255)
-                    if sh:
-                        out[k] = 46
-                        k += 1
+            elif kind == K_LABEL:
+                k = _put_bytes(out, k, lab_data, lab_off[v], lab_off[v + 1])
+            else:
+                k = _put_addr(out, k, np.uint64(v), np.uint64(num[i, slots[c] + 1]))
         out[k] = 10
         k += 1
     return k
@@ -859,6 +907,8 @@ _JIT = LazyJit(
         "_put_uint",
         "_put_int",
         "_put_bytes",
+        "_put_addr",
+        "_group",
         "_server_like",
         "_size",
         "_endpoint",

@@ -221,10 +221,9 @@ def _csv_compiled(flows: FlowResult, sl: slice) -> np.ndarray:
             number(kernels.K_DEC6, (c["end_ns"][sl] - c["start_ns"][sl] + 500) // 1000)
         elif k == "proto":
             number(kernels.K_LABEL, c["proto"][sl].astype(np.int64) + label_base(PROTO_LABELS))
-        elif k in ("orig_h", "resp_h"):
-            number(
-                kernels.K_ADDR, _address_values(c[k[:4] + "_hi"][sl], c[k[:4] + "_lo"][sl], names)
-            )
+        elif k in ("orig_h", "resp_h"):  # two slots: the address halves' bit patterns
+            number(kernels.K_ADDR, c[k[:4] + "_hi"][sl].view(np.int64))
+            nums.append(c[k[:4] + "_lo"][sl].view(np.int64))
         elif k == "uid":
             u = np.ascontiguousarray(codes["uid"][sl])
             fixed = u.view(np.uint8).reshape(n, u.dtype.itemsize)
@@ -255,21 +254,6 @@ def _csv_compiled(flows: FlowResult, sl: slice) -> np.ndarray:
         out, kinds_a, slots_a, num, lab_off, lab_data, h_off, h_data, fixed, ord(",")
     )
     return out[:end]
-
-
-def _address_values(hi: np.ndarray, lo: np.ndarray, names: list[bytes]) -> np.ndarray:
-    """IPv4 addresses as their 32-bit value; others as -1 - (entry in *names*), each distinct
-    IPv6 address formatted once (as text.address_strings does)."""
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-    val = (lo & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    if not v4.all():
-        i6 = np.flatnonzero(~v4)
-        text = tx.address_strings(hi[i6], lo[i6])
-        uniq, inv = np.unique(np.asarray(text.to_pylist(), dtype=object), return_inverse=True)
-        base = len(names)
-        names.extend(x.encode() for x in uniq.tolist())
-        val[i6] = -1 - (base + inv.reshape(-1))
-    return val
 
 
 def _string_buffers(arr, n: int) -> tuple[np.ndarray, np.ndarray]:
