@@ -629,8 +629,14 @@ def _by_start(
     fst = np.flatnonzero(split)
     lens = np.diff(np.append(fst, len(split)))
     first = take[fst]
-    perm = np.argsort(rows["frame"][first], kind="stable")
-    perm = perm[np.argsort(rows["ts_ns"][first][perm], kind="stable")]
+    frame, ts = rows["frame"][first], rows["ts_ns"][first]
+    if USE_KERNELS and kernels.worth(len(first)) and len(first):
+        # the same stable sorts as below, by the compiled radix sort (keys made unsigned)
+        perm = kernels.radix_order(frame.astype(np.uint64))
+        perm = perm[kernels.radix_order((ts[perm] - ts.min()).astype(np.uint64))]
+    else:
+        perm = np.argsort(frame, kind="stable")
+        perm = perm[np.argsort(ts[perm], kind="stable")]
     nlen = lens[perm]
     nstart = np.cumsum(nlen) - nlen
     idx = np.repeat(fst[perm] - nstart, nlen) + np.arange(len(split))
