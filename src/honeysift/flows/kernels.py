@@ -629,6 +629,8 @@ def _flow_states(starts, n, flags, proto_f, ity_f, ico_f, first, sums, per, orig
     nfl = len(starts)
     out = np.empty((len(ST_ROWS), nfl), np.int64)
     nf = 9
+    size = np.empty(2, np.int64)  # per side; allocated once (an allocation per flow is slow)
+    states = np.empty(2, np.int64)  # originator, responder
     for f in range(nfl):
         st = starts[f]
         end = (starts[f + 1] if f + 1 < nfl else n) - 1
@@ -636,14 +638,12 @@ def _flow_states(starts, n, flags, proto_f, ity_f, ico_f, first, sums, per, orig
         tcp = pr == 6
         o = 1 if orig_b[f] else 0
         r = 1 - o
-        size = np.empty(2, np.int64)
         miss = 0
         for s in range(2):
             size[s] = _size(per[s, f], per[2 + s, f], first[s * nf + F_FIN, f] != NONE)
             cov = per[4 + s, f]
             if tcp and cov > 0:
                 miss += max(0, size[s] - cov)
-        states = np.empty(2, np.int64)
         for k in range(2):
             me = o if k == 0 else r
             pe = 1 - me
