@@ -536,6 +536,26 @@ def test_radix_order_is_a_stable_argsort() -> None:
     assert len(kernels.radix_order(h[:0])) == 0
 
 
+def test_compiled_uids_equal_numpy(monkeypatch) -> None:
+    """kernels.uids gives the uids of the numpy divmods (negative start times included)."""
+    pytest.importorskip("numba")
+    from honeysift.flows import kernels, uid_bytes
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    big = np.iinfo(np.uint64).max
+    cols = {k: rng.integers(0, big, n, dtype=np.uint64, endpoint=True) for k in
+            ("orig_hi", "orig_lo", "resp_hi", "resp_lo")}  # fmt: skip
+    cols["start_ns"] = rng.integers(-(2**62), 2**62, n)
+    cols["orig_p"], cols["resp_p"] = (rng.integers(0, 65536, n).astype(np.uint16) for _ in "ab")
+    cols["proto"] = rng.integers(0, 256, n).astype(np.uint8)
+    fast = uid_bytes(cols)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    slow = uid_bytes(cols)
+    assert fast.dtype == slow.dtype == np.dtype("S12")
+    assert np.array_equal(fast, slow) and len(set(fast.tolist())) == n
+
+
 def test_compiled_key_hash_equals_numpy() -> None:
     """kernels.pack_split hashes keys exactly as build._hash (the sort order, hence the order
     of tied flows, does not depend on numba being installed)."""

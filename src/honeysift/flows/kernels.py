@@ -107,6 +107,27 @@ def _extract_rows(
     return idx, ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, fromb, flags, off, avail
 
 
+def _uids(start_ns, orig_hi, orig_lo, resp_hi, resp_lo, orig_p, resp_p, proto, b62):
+    """flows.uid_bytes, one flow at a time: "C" + 11 base-62 digits (least significant first)
+    of the key hash of (orig_hi ^ start, orig_lo, resp_hi, resp_lo, ports + protocol), as a
+    (n, 12) uint8 array."""
+    n = len(start_ns)
+    out = np.empty((n, 12), np.uint8)
+    for i in range(n):
+        port = (np.uint64(orig_p[i]) << np.uint64(24)) | (np.uint64(resp_p[i]) << np.uint64(8))
+        h = np.uint64(0x9E3779B97F4A7C15)
+        h = _mix(h, np.uint64(orig_hi[i]) ^ np.uint64(start_ns[i]))
+        h = _mix(h, np.uint64(orig_lo[i]))
+        h = _mix(h, np.uint64(resp_hi[i]))
+        h = _mix(h, np.uint64(resp_lo[i]))
+        h = _mix(h, port | np.uint64(proto[i]))
+        out[i, 0] = 67  # C
+        for j in range(1, 12):
+            out[i, j] = b62[h % np.uint64(62)]
+            h //= np.uint64(62)
+    return out
+
+
 def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb):
     """(packed, hash): the fields the split pass reads, one row of 7 int64 words per packet
     (addresses, time, ports + protocol, seq/flags/direction; read in sort order, a row is one or
@@ -896,7 +917,7 @@ def _history(starts, n, fromb, flags, tcp_row, plen, win, rs, rxmit, gap, orig_b
 
 
 _split_rows_c = _pack_split_c = _csv_rows_c = _flow_facts_c = _tcp_seq_c = None
-_history_c = _extract_rows_c = _radix_order_c = _flow_orig_c = _flow_states_c = None
+_history_c = _extract_rows_c = _radix_order_c = _flow_orig_c = _flow_states_c = _uids_c = None
 _JIT = LazyJit(
     globals(),
     entries=(
@@ -910,6 +931,7 @@ _JIT = LazyJit(
         "_radix_order",
         "_flow_orig",
         "_flow_states",
+        "_uids",
     ),
     helpers=(
         "_close",
@@ -934,3 +956,4 @@ extract_rows = _JIT.entry("_extract_rows", "extract_rows")
 radix_order = _JIT.entry("_radix_order", "radix_order")
 flow_orig = _JIT.entry("_flow_orig", "flow_orig")
 flow_states = _JIT.entry("_flow_states", "flow_states")
+uids = _JIT.entry("_uids", "uids")
