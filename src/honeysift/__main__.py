@@ -1,5 +1,5 @@
 """``python -m honeysift``."""
 
-from honeysift.cli import main
+from honeysift.cli import run
 
-main()
+run()

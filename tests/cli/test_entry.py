@@ -1,0 +1,30 @@
+"""The program's entry point (cli.run): it leaves with os._exit, so nothing may be lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "honeysift", *args], capture_output=True)
+
+
+def test_output_is_whole_and_status_kept(corpus: Path, tmp_path: Path) -> None:
+    traces = corpus / "traces"
+    # a long output through a pipe: one summary line per frame, every one of them
+    big = str(traces / "http__1000-requests-one-dropped-response.pcap.gz")
+    packets = json.loads(_run("info", "--json", big).stdout)["packets"]
+    shown = _run("show", big)
+    assert shown.returncode == 0 and shown.stdout.count(b"\n") == packets > 4000
+    # the same bytes to a pipe and to -o
+    teredo, out = str(traces / "tunnels__Teredo.pcap"), tmp_path / "f.json"
+    piped = _run("flows", teredo, "--format", "json")
+    to_file = _run("flows", teredo, "--format", "json", "-o", str(out))
+    assert piped.returncode == to_file.returncode == 0
+    assert piped.stdout == out.read_bytes() and piped.stdout.count(b"\n") > 20
+    # a usage error keeps its status and message
+    bad = _run("flows", teredo, "tcp", "port", "nonsense")
+    assert bad.returncode == 2 and b"error" in bad.stderr and bad.stdout == b""
