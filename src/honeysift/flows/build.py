@@ -390,18 +390,8 @@ def _tcp_seq_numpy(fid, starts, n, fromb, fl, tcp_row, seq, ack, plen, isn_a, is
     return rs, rxmit, gap, (e_a, e_b, a_on_a, a_on_b, cov_a, cov_b)
 
 
-#: Per-flow counts by role, as both cores return them.
-_COUNTS = (
-    "orig_pkts",
-    "resp_pkts",
-    "orig_ip_bytes",
-    "resp_ip_bytes",
-    "orig_payload_bytes",
-    "resp_payload_bytes",
-    "orig_bytes",
-    "resp_bytes",
-    "missed_bytes",
-)
+#: Per-flow counts by role, as both cores return them (the first rows of flow_states).
+_COUNTS = kernels.ST_ROWS[: kernels.ST_ROWS.index("missed_bytes") + 1]
 
 
 def _core_compiled(starts, n, rows, proto, pa_, pb_, ity0, ico0) -> dict[str, np.ndarray]:
