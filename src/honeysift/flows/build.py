@@ -1,11 +1,15 @@
-"""Vectorized flow construction from packet-table chunks, with bounded memory.
+"""Flow construction from packet-table chunks, with bounded memory.
 
 How: each chunk's IP packets are reduced to a few compact columns keyed by a canonical
-(address, port) pair. Rows of flows still alive are carried to the next chunk; the carried rows
-plus the new chunk are sorted once by key hash (stable, so packet order is kept inside a key),
-split into flows on idle timeouts and TCP reuse, and flows that can no longer grow (idle past
-their timeout, or closed past Zeek's close/reset delay) are aggregated with ``np.*.reduceat``
-and emitted. Memory is the chunk plus the rows of live flows.
+(address, port) pair (:func:`prepare`, run in the reader thread). Rows of flows still alive are
+carried to the next round; the carried rows plus the new ones are sorted once by key hash
+(stable, so packet order is kept inside a key), split into flows on idle timeouts and TCP reuse,
+and flows that can no longer grow (idle past their timeout, or closed past Zeek's close/reset
+delay) are handed to a worker thread that aggregates them piece by piece while the next round
+is read. Memory is the rounds in flight plus the rows of live flows.
+
+Every per-row and per-flow loop has a compiled form (flows/kernels.py, with numba) and a numpy
+form (the fallback); tests check both give the same flows.
 """
 
 from __future__ import annotations
@@ -282,48 +286,40 @@ def _last_pos(mask: np.ndarray, kstart: np.ndarray) -> np.ndarray:
 
 
 def _facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen, first) -> dict[str, np.ndarray]:
-    """Per-flow counts and first-event positions (names: kernels.FACTS + "_a"/"_b", with
-    "pay_a_first"/"pay_b_first" for the first payload, and kernels.SUMS), compiled
-    (kernels.flow_facts) or with numpy (*first* = _first_sparse over the flow ids)."""
+    """Per-flow counts and first-event positions with numpy (what kernels.flow_facts computes
+    for the compiled core), named kernels.FACTS + "_a"/"_b" ("pay_a_first"/"pay_b_first" for
+    the first payload) and kernels.SUMS; *first* = _first_sparse over the flow ids."""
     out: dict[str, np.ndarray] = {}
-    if USE_KERNELS and kernels.worth(n):
-        f, s = kernels.flow_facts(starts, n, fromb, fl, tcp_row, req_r, ip_len, plen)
-        for j, x in enumerate(("_a", "_b")):
-            for e, name in enumerate(kernels.FACTS):
-                out[name + x] = f[j * len(kernels.FACTS) + e]
-        firsts = {x: out.pop("pay" + x) for x in ("_a", "_b")}
-        out.update({k: s[j] for j, k in enumerate(kernels.SUMS)})
-    else:
-        fa_, fb_ = ~fromb, fromb
-        sa = fl & (SYN | ACK)
-        ev = {
-            "syn": sa == SYN,
-            "synack": sa == (SYN | ACK),
-            "req": req_r,
-            "first": np.ones(n, bool),
-            "anysyn": (fl & SYN) > 0,
-            "ack": tcp_row & ((fl & ACK) > 0),
-            "fin": (fl & FIN) > 0,
-            "rst": (fl & RST) > 0,
-        }
-        for name, m in ev.items():
-            out[name + "_a"], out[name + "_b"] = first(m & fa_), first(m & fb_)
-        firsts = {"_a": first(fa_ & (plen > 0)), "_b": first(fb_ & (plen > 0))}
-        ends = np.append(starts[1:], n) - 1
+    fa_, fb_ = ~fromb, fromb
+    sa = fl & (SYN | ACK)
+    ev = {
+        "syn": sa == SYN,
+        "synack": sa == (SYN | ACK),
+        "req": req_r,
+        "first": np.ones(n, bool),
+        "anysyn": (fl & SYN) > 0,
+        "ack": tcp_row & ((fl & ACK) > 0),
+        "fin": (fl & FIN) > 0,
+        "rst": (fl & RST) > 0,
+    }
+    for name, m in ev.items():
+        out[name + "_a"], out[name + "_b"] = first(m & fa_), first(m & fb_)
+    out["pay_a_first"] = first(fa_ & (plen > 0))
+    out["pay_b_first"] = first(fb_ & (plen > 0))
+    ends = np.append(starts[1:], n) - 1
 
-        def fsum(v: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(v, starts)
+    def fsum(v: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(v, starts)
 
-        out["pk_b"] = fsum(fromb.astype(np.int64))
-        out["pk_a"] = (ends - starts + 1) - out["pk_b"]
-        out["ipb_b"] = fsum(np.where(fromb, ip_len, 0))
-        out["ipb_a"] = fsum(ip_len) - out["ipb_b"]
-        out["pay_b"] = fsum(np.where(fromb, plen, 0))
-        out["pay_a"] = fsum(plen) - out["pay_b"]
-        noisy = (((fl & (SYN | FIN | RST)) > 0) | (plen > 0)).astype(np.int64)
-        out["noisy_b"] = fsum(np.where(fromb, noisy, 0))
-        out["noisy_a"] = fsum(noisy) - out["noisy_b"]
-    out["pay_a_first"], out["pay_b_first"] = firsts["_a"], firsts["_b"]
+    out["pk_b"] = fsum(fromb.astype(np.int64))
+    out["pk_a"] = (ends - starts + 1) - out["pk_b"]
+    out["ipb_b"] = fsum(np.where(fromb, ip_len, 0))
+    out["ipb_a"] = fsum(ip_len) - out["ipb_b"]
+    out["pay_b"] = fsum(np.where(fromb, plen, 0))
+    out["pay_a"] = fsum(plen) - out["pay_b"]
+    noisy = (((fl & (SYN | FIN | RST)) > 0) | (plen > 0)).astype(np.int64)
+    out["noisy_b"] = fsum(np.where(fromb, noisy, 0))
+    out["noisy_a"] = fsum(noisy) - out["noisy_b"]
     return out
 
 
