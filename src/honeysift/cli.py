@@ -107,10 +107,18 @@ def _filter(words: tuple[str, ...]):
     return compile_filter(" ".join(words))
 
 
-def _open(path: str, progress: Progress | None = None):
+def _open(path: str, progress: Progress | None = None, block_size: int | None = None):
     from honeysift.capture.reader import Capture
 
-    return Capture(path, progress=progress)
+    if block_size is None:
+        return Capture(path, progress=progress)
+    return Capture(path, progress=progress, block_size=block_size)
+
+
+#: `flows` reads in 32 MiB blocks instead of the reader's 16: half the chunks, half their fixed
+#: costs (decode glue, row extraction, thread hand-offs); measured on the 1 GB benchmark
+#: capture 4.62 -> 4.37 s (same flows) for ~125 MB more peak memory. 64 MiB gained nothing.
+FLOWS_BLOCK = 32 << 20
 
 
 def run() -> None:
@@ -440,7 +448,7 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
         raise click.UsageError("--format parquet needs -o FILE")
     flt = _filter(filter_words)
     progress = Progress("building flows", enabled=True)
-    with _open(capture, progress) as cap:
+    with _open(capture, progress, FLOWS_BLOCK) as cap:
         chunks = (cap.select(t, flt) for t in cap.chunks()) if flt is not None else cap
         opts = {"reader": cap.frame_bytes, "tcp_timeout": tcp_timeout, "udp_timeout": udp_timeout}
         out = open(output, "wb" if fmt == "parquet" else "w") if output else sys.stdout  # noqa: SIM115
