@@ -202,3 +202,19 @@ def test_library_raises_only_capture_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureError) as exc:
         honeysift.open(str(p))
     assert exc.value.path == str(p)
+
+
+def test_pcapng_absurd_decimal_tsresol_gives_zero_time_not_a_crash() -> None:
+    """if_tsresol 10^-29 and finer (a damaged option byte; found by the reader fuzz test):
+    the divisor does not fit 64 bits and every timestamp is under a nanosecond."""
+    import numpy as np
+
+    from honeysift.capture.pcapng import Interface, PcapngScanner
+
+    sc = PcapngScanner("x", lambda off, msg: None)
+    sc.interfaces = [Interface(0, 1, 0, code, 0) for code in (6, 28, 29, 120)]
+    hi = np.array([1, 1, 1, 1], np.uint64)
+    lo = np.array([5, 5, 5, 5], np.uint64)
+    ts = sc._timestamps(np.arange(4), hi, lo)
+    units = (1 << 32) + 5
+    assert ts.tolist() == [units * 1000, units // 10**19, 0, 0]

@@ -307,8 +307,10 @@ class PcapngScanner:
                     ns = (u.astype(np.float64) / float(1 << k) * 1e9).astype(np.int64)
             elif code <= 9:
                 ns = u.astype(np.int64) * (10 ** (9 - code))
-            else:
+            elif code - 9 <= 19:
                 ns = (u // np.uint64(10 ** (code - 9))).astype(np.int64)
+            else:  # a unit below 1e-28 s (a damaged if_tsresol): every value is under 1 ns
+                ns = np.zeros(len(u), np.int64)
             out[sel] = ns + itf.tsoffset * 1_000_000_000
         return out
 
