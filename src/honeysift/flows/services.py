@@ -250,27 +250,26 @@ def classify(
     if len(head8) == 0:
         return np.zeros(0, dtype=np.int8)
     off, avail = np.asarray(off, np.int64), np.asarray(avail, np.int64)
-    b = {j: ((head8 >> np.uint64(56 - 8 * j)) & np.uint64(255)).astype(np.uint32) for j in range(8)}
-    b[12] = head12.astype(np.uint32)
-    w0 = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
-    w4 = (b[4] << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
-    smb = (b[0] == 0) & ((w4 == 0xFF534D42) | (w4 == 0xFE534D42))
-    text = _is_prefix(w0) | (b[0] == ord(":")) | (b[0] == ord("@"))
-    qd = (b[4] << 8) | b[5]
-    opcode = (b[2] >> 3) & 0xF
+    w0 = (head8 >> np.uint64(32)).astype(np.uint32)  # payload bytes 0-3, big-endian
+    w4 = (head8 & np.uint64(0xFFFFFFFF)).astype(np.uint32)  # bytes 4-7
+    b0, b4, b12 = w0 >> 24, w4 >> 24, head12
+    smb = (b0 == 0) & ((w4 == 0xFF534D42) | (w4 == 0xFE534D42))
+    text = _is_prefix(w0) | (b0 == ord(":")) | (b0 == ord("@"))
+    qd = w4 >> 16  # DNS question count (bytes 4-5)
+    opcode = (w0 >> 11) & 0xF  # DNS opcode (byte 2, bits 3-6)
     dns = (
         (avail >= 17)
         & (qd >= 1)
         & (qd <= 4)
         & np.isin(opcode, (0, 1, 2, 4, 5))
-        & (b[12] > 0)
-        & (b[12] <= 63)
+        & (b12 > 0)
+        & (b12 <= 63)
     )
     # the commonest text starts decided here (what by_payload answers for them): a 3- or
     # 4-letter method and a space (looks_like_http), an FTP/SMTP-style "220" greeting
     u = _U32
     http = (w0 == u[b"GET "]) | (w0 == u[b"PUT "])
-    http |= ((w0 == u[b"POST"]) | (w0 == u[b"HEAD"])) & (b[4] == ord(" "))
+    http |= ((w0 == u[b"POST"]) | (w0 == u[b"HEAD"])) & (b4 == ord(" "))
     ftp = (w0 == u[b"220 "]) | (w0 == u[b"220-"])
     tcp = proto == 6
     code = np.select(
