@@ -66,10 +66,9 @@ class StreamIndexEntry:
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in INDEX_FIELDS}
 
-    def row(self) -> dict:
-        d = self.to_dict()
-        d["gap_list"] = " ".join(f"{o}+{n}" for o, n in self.gap_list)
-        return d
+    def gap_text(self) -> str:
+        """The gap list as index.csv writes it: "offset+length" items separated by spaces."""
+        return " ".join(f"{o}+{n}" for o, n in self.gap_list)
 
 
 INDEX_FIELDS = list(StreamIndexEntry.__dataclass_fields__)
@@ -162,7 +161,7 @@ def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -
         gap_col = INDEX_FIELDS.index("gap_list")
         for e in index:
             row = [getattr(e, k) for k in INDEX_FIELDS]
-            row[gap_col] = " ".join(f"{o}+{n}" for o, n in e.gap_list)
+            row[gap_col] = e.gap_text()
             w.writerow(["" if v is None else v for v in row])
     with open(out / "index.json", "wb") as fh:
         # entry by entry: joined, the 192,760 entries of the 1 GB benchmark capture (100 MB of
