@@ -151,7 +151,8 @@ class PacketTable:
                 cols[k][rows] = tun[k][first]
         for k in _TRANSPORT_ONLY:
             cols[k][rows] = 0
-        return PacketTable(**cols, extra_payload=self.extra_payload, **self._heads(slice(None)))
+        # no head8/head12: for tunnelled rows they hold the inner packet's payload bytes
+        return PacketTable(**cols, extra_payload=self.extra_payload)
 
     @staticmethod
     def column_names() -> list[str]:
