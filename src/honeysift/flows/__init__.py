@@ -275,7 +275,9 @@ def build_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) ->
     return _assemble(batches, builder)
 
 
-def iter_flows(chunks: Any, *, reader: Reader | None = None, **options: Any) -> Iterator[FlowResult]:
+def iter_flows(
+    chunks: Any, *, reader: Reader | None = None, **options: Any
+) -> Iterator[FlowResult]:
     """The flow records of :func:`build_flows` in batches, each yielded as soon as its flows
     have ended (timed out, closed, or the capture ended): memory holds the live flows and one
     batch, not the whole table. Batches come in the order their flows ended (as Zeek writes
@@ -310,8 +312,8 @@ def _prefetch(
 ) -> Iterator[Any]:
     """work_on(chunk) for each chunk of *it*, in a background thread, *depth* chunks ahead
     (exceptions re-raised here): decoding and the compiled row extraction release the GIL."""
-    if isinstance(it, (list, tuple)):
-        yield from it
+    if isinstance(it, (list, tuple)):  # already in memory: no thread
+        yield from map(work_on, it)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -1104,12 +1104,12 @@ def prepare(table: PacketTable) -> Prepared:
 
 
 def iter_batches(
-    chunks: Iterable[PacketTable | Prepared], builder: FlowBuilder
+    chunks: Iterable[Prepared], builder: FlowBuilder
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Finished flow batches as the chunks (tables, or their :func:`prepare` rows) are consumed
-    (bounded memory streaming)."""
-    for t in chunks:
-        yield from builder.feed(t) if isinstance(t, PacketTable) else builder.take(t)
+    """Finished flow batches as the chunks' :func:`prepare` rows are consumed (bounded memory
+    streaming)."""
+    for chunk in chunks:
+        yield from builder.take(chunk)
     yield from builder.finish()
 
 
