@@ -947,11 +947,11 @@ class FlowBuilder:
             (r["proto"] == 1) | (r["proto"] == 58)
         )
         pa_, pb_ = r.at("pa", starts), r.at("pb", starts)
-        ends_at = (ity[starts], r.at("icode", starts))
+        icmp0 = (ity[starts], r.at("icode", starts))  # ICMP type and code of each first row
         if USE_KERNELS and kernels.worth(n):
-            v = _core_compiled(starts, n, rows, proto, pa_, pb_, *ends_at)
+            v = _core_compiled(starts, n, rows, proto, pa_, pb_, *icmp0)
         else:
-            v = _core_numpy(starts, ends, n, fid, rows, proto, pa_, pb_, *ends_at)
+            v = _core_numpy(starts, ends, n, fid, rows, proto, pa_, pb_, *icmp0)
         orig_b = v["orig_b"]
         fromb, fl = rows["fromb"], rows["flags"]
         first_pkt_b = fromb[starts]

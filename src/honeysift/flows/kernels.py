@@ -35,6 +35,7 @@ def worth(n: int = 0) -> bool:
     informational: the decision is per process, so one capture's output does not mix paths."""
     return AVAILABLE and (ALWAYS or _JIT.done or capture_kernels.wanted())
 
+
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
 
@@ -114,18 +115,23 @@ def _uids(start_ns, orig_hi, orig_lo, resp_hi, resp_lo, orig_p, resp_p, proto, b
     n = len(start_ns)
     out = np.empty((n, 12), np.uint8)
     for i in range(n):
-        port = (np.uint64(orig_p[i]) << np.uint64(24)) | (np.uint64(resp_p[i]) << np.uint64(8))
-        h = np.uint64(0x9E3779B97F4A7C15)
-        h = _mix(h, np.uint64(orig_hi[i]) ^ np.uint64(start_ns[i]))
-        h = _mix(h, np.uint64(orig_lo[i]))
-        h = _mix(h, np.uint64(resp_hi[i]))
-        h = _mix(h, np.uint64(resp_lo[i]))
-        h = _mix(h, port | np.uint64(proto[i]))
+        a_hi = np.uint64(orig_hi[i]) ^ np.uint64(start_ns[i])
+        h = _key_hash(a_hi, orig_lo[i], resp_hi[i], resp_lo[i], orig_p[i], resp_p[i], proto[i])
         out[i, 0] = 67  # C
         for j in range(1, 12):
             out[i, j] = b62[h % np.uint64(62)]
             h //= np.uint64(62)
     return out
+
+
+def _key_hash(a_hi, a_lo, b_hi, b_lo, pa, pb, proto):
+    """build._hash of one key: the four address words, then ports and protocol in one word."""
+    port = (np.uint64(pa) << np.uint64(24)) | (np.uint64(pb) << np.uint64(8)) | np.uint64(proto)
+    h = _mix(np.uint64(0x9E3779B97F4A7C15), np.uint64(a_hi))
+    h = _mix(h, np.uint64(a_lo))
+    h = _mix(h, np.uint64(b_hi))
+    h = _mix(h, np.uint64(b_lo))
+    return _mix(h, port)
 
 
 def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb):
@@ -136,13 +142,7 @@ def _pack_split(ka_hi, ka_lo, kb_hi, kb_lo, pa, pb, proto, ts, flags, seq, fromb
     p = np.empty((n, 7), np.int64)
     hs = np.empty(n, np.uint64)
     for i in range(n):
-        port = (np.uint64(pa[i]) << np.uint64(24)) | (np.uint64(pb[i]) << np.uint64(8))
-        h = np.uint64(0x9E3779B97F4A7C15)
-        h = _mix(h, np.uint64(ka_hi[i]))
-        h = _mix(h, np.uint64(ka_lo[i]))
-        h = _mix(h, np.uint64(kb_hi[i]))
-        h = _mix(h, np.uint64(kb_lo[i]))
-        hs[i] = _mix(h, port | np.uint64(proto[i]))
+        hs[i] = _key_hash(ka_hi[i], ka_lo[i], kb_hi[i], kb_lo[i], pa[i], pb[i], proto[i])
         p[i, 0] = np.int64(ka_hi[i])
         p[i, 1] = np.int64(ka_lo[i])
         p[i, 2] = np.int64(kb_hi[i])
@@ -937,6 +937,7 @@ _JIT = LazyJit(
         "_close",
         "_finish",
         "_mix",
+        "_key_hash",
         "_put_addr",
         "_group",
         "_server_like",
