@@ -308,8 +308,8 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
     from honeysift.flows import build_flows
     from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
     from honeysift.report.streams_text import render_groups, render_index
-    from honeysift.streams.export import group_by_content, write_index, write_streams
-    from honeysift.streams.extract import iter_tcp_streams
+    from honeysift.streams.export import export_streams, group_by_content, write_index
+    from honeysift.streams.extract import SegmentIndex
 
     flt = _filter(filter_words)
     if not outdir and not group and not as_json:
@@ -325,8 +325,11 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
             tcp_timeout=ANALYSIS_TCP_TIMEOUT,
             payload_service=False,
         )
-        directions = iter_tcp_streams(cap, flows.packet_flow, flows.packet_dir, flt)
-        index = write_streams(directions, flows, outdir or _scratch(), write_files=bool(outdir))
+        segments = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, flt)
+        try:
+            index = export_streams(segments, flows, outdir or _scratch(), write_files=bool(outdir))
+        finally:
+            segments.close()
         progress.done()
         if outdir:
             write_index(index, outdir)

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from honeysift.detect import prefilter
 
-ENGINES = ["find"] + (["rs"] if prefilter.ahocorasick_rs else []) + (
-    ["py"] if prefilter.ahocorasick else []
+ENGINES = (
+    ["find"]
+    + (["rs"] if prefilter.ahocorasick_rs else [])
+    + (["py"] if prefilter.ahocorasick else [])
 )
 
 _pattern = st.binary(min_size=1, max_size=4).filter(bool)

@@ -213,9 +213,7 @@ class PcapngScanner:
                 if blen > bf.block_size:
                     bf.fill(blen)
 
-    def _chunk(
-        self, bf: BlockFile, epb, lens, spb: list[int], opb: list[int]
-    ) -> RawChunk:
+    def _chunk(self, bf: BlockFile, epb, lens, spb: list[int], opb: list[int]) -> RawChunk:
         arr = bf.array()
         win = np.lib.stride_tricks.sliding_window_view(arr, 28)
         u4 = np.dtype(self.order + "u4")

@@ -544,6 +544,7 @@ def _streams(pipe: Pipeline, engine: Engine, est_after, out: list[_Match], flt) 
         seg_pipe._flows = pipe.flows
         seg_pipe._frame_ts = pipe._frame_ts
     streams = seg_pipe.tcp_streams(sorted({f for f, _ in want}))
+
     def allowed(rids, gis: set[int], kind: str) -> set[int]:
         return {r for r in rids if kinds.get(r) == kind and rule_group[r] in gis}
 

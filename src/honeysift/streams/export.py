@@ -10,6 +10,7 @@ that carried data get a file, as with tcpflow.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -17,7 +18,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from honeysift.streams.extract import DirectionStream
+import numpy as np
+
+from honeysift.streams import kernels
+from honeysift.streams.extract import DirectionStream, SegmentIndex
+from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD
+
+#: Content bytes reassembled per call of the compiled pass (one buffer of this size at most,
+#: unless a single direction is larger).
+BATCH_BYTES = 64 << 20
 
 
 @lru_cache(maxsize=1 << 16)
@@ -134,6 +143,146 @@ def write_streams(
         )
         st.discard()
     return index
+
+
+def export_streams(
+    seg: SegmentIndex,
+    flows,
+    outdir: str | os.PathLike[str],
+    *,
+    write_files: bool = True,
+    spill_threshold: int = DEFAULT_SPILL_THRESHOLD,
+    batch_bytes: int = BATCH_BYTES,
+) -> list[StreamIndexEntry]:
+    """:func:`write_streams` for every direction of a segment index that carried data, in
+    bulk: batches of directions are reassembled by the compiled pass into one buffer (files
+    and hashes are cut from it); directions with fragment-reassembled segments or larger than
+    *spill_threshold* go through the Python reassembler. Same files, same index."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    c = seg.c
+    groups = np.flatnonzero(seg.wire_sum > 0)
+    if not groups.size:
+        return []
+    starts, ends = seg.starts[groups], seg.ends[groups]
+    capsum = np.add.reduceat(c["cap"].astype(np.int64), seg.starts)[groups]
+    fast = capsum <= spill_threshold
+    fast &= ~np.logical_or.reduceat(c["poff"] < 0, seg.starts)[groups]
+    if not kernels.wanted():
+        fast[:] = False
+    # endpoints, uid and VLAN of each direction's flow (only the flows that carried data)
+    fl = seg.group_flow[groups]
+    d = c["dir"][starts].astype(bool)
+    ucodes, uflow = np.unique(fl, return_inverse=True)
+    num = flows.numeric
+    from honeysift.flows import _addresses
+
+    oh = np.asarray(_addresses(num["orig_hi"][ucodes], num["orig_lo"][ucodes]), dtype=object)
+    rh = np.asarray(_addresses(num["resp_hi"][ucodes], num["resp_lo"][ucodes]), dtype=object)
+    op, rp = num["orig_p"][ucodes], num["resp_p"][ucodes]
+    src = np.where(d, rh[uflow], oh[uflow]).tolist()
+    dst = np.where(d, oh[uflow], rh[uflow]).tolist()
+    sport = np.where(d, rp[uflow], op[uflow]).tolist()
+    dport = np.where(d, op[uflow], rp[uflow]).tolist()
+    uid = flows.codes["uid"][ucodes].astype("U12")[uflow].tolist()
+    vlan_col = num.get("vlan")
+    vlan = vlan_col[ucodes][uflow].tolist() if vlan_col is not None else [-1] * len(groups)
+    first_frame = c["frame"][starts].tolist()
+    last_frame = c["frame"][ends - 1].tolist()
+    first_ts = (c["ts_ns"][starts] / 1e9).tolist()
+    last_ts = (c["ts_ns"][ends - 1] / 1e9).tolist()
+    segments = (ends - starts).tolist()
+    gl = groups.tolist()
+
+    seen: dict[str, int] = {}
+    index: list[StreamIndexEntry] = []
+    if seg._map is None:
+        seg._map = seg.cap.open_map()
+    mm = seg._map
+    data = np.frombuffer(mm, dtype=np.uint8)
+    try:
+        for lo, hi in _batches(capsum, fast, batch_bytes):
+            sel = lo + np.flatnonzero(fast[lo:hi])
+            if sel.size:
+                buf = np.empty(int(capsum[sel].sum()), np.uint8)
+                res = kernels.reassemble_groups(
+                    starts[sel], ends[sel], c["seq"], c["flags"], c["cap"], c["wire"],
+                    c["poff"], data, buf,
+                )  # fmt: skip
+                seg._budget(mm, int(capsum[sel].sum()), int(ends[sel].sum() - starts[sel].sum()))
+                cs, cl, ngap, miss, nov, ncf, rtx, gf = (r.tolist() for r in res[:8])
+                goff, glen = res[8].tolist(), res[9].tolist()
+                view = memoryview(buf)
+            pos = {int(b): a for a, b in enumerate(sel.tolist())}
+            for b in range(lo, hi):
+                a = pos.get(b)
+                if a is not None:
+                    length = cl[a]
+                    content = view[cs[a] : cs[a] + length]
+                    gaps = list(zip(goff[gf[a] : gf[a + 1]], glen[gf[a] : gf[a + 1]], strict=True))
+                    md5 = hashlib.md5(content).hexdigest()
+                    sha = hashlib.sha256(content).hexdigest()
+                    facts = (ngap[a], miss[a], nov[a], ncf[a], rtx[a])
+                    st = None
+                else:
+                    st = seg.reassemble_group(gl[b], mm, spill_threshold)
+                    length, gaps, md5, sha = st.length, list(st.gaps), st.md5, st.sha256
+                    facts = (
+                        len(st.gaps), st.missing_bytes, len(st.overlaps), len(st.conflicts),
+                        st.retransmitted_bytes,
+                    )  # fmt: skip
+                name = None
+                if length > 0:
+                    base = tcpflow_name(src[b], sport[b], dst[b], dport[b], vlan[b])
+                    n = seen.get(base, 0)
+                    seen[base] = n + 1
+                    name = f"{base}c{n}" if n else base
+                    if write_files:
+                        if st is None:
+                            _write_bytes(out / name, content)
+                        else:
+                            _write(out / name, st)
+                if st is not None:
+                    st.discard()
+                index.append(
+                    StreamIndexEntry(
+                        name, uid[b], "resp" if d[b] else "orig", src[b], sport[b], dst[b],
+                        dport[b], length, segments[b], facts[0], facts[1], facts[2], facts[3],
+                        facts[4], first_frame[b], last_frame[b], first_ts[b], last_ts[b], md5,
+                        sha, gaps,
+                    )
+                )  # fmt: skip
+            if sel.size:
+                del view, buf
+    finally:
+        del data
+    return index
+
+
+def _batches(capsum: np.ndarray, fast: np.ndarray, limit: int):
+    """[lo, hi) ranges of consecutive directions whose compiled-path content fits *limit*."""
+    n = capsum.shape[0]
+    weight = np.where(fast, capsum, 0)
+    cum = np.cumsum(weight)
+    lo = 0
+    while lo < n:
+        base = int(cum[lo - 1]) if lo else 0
+        hi = int(np.searchsorted(cum, base + limit, side="right"))
+        hi = max(hi, lo + 1)
+        yield lo, min(hi, n)
+        lo = hi
+
+
+def _write_bytes(path: Path, content) -> None:
+    """_write for content already in memory."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, st) -> None:

@@ -91,8 +91,11 @@ def collect_segments(
 
 def _simple_groups(c: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Which directions are the easy, common case: data segments in capture order, each starting
-    where the previous one ended, nothing cut by the snap length, nothing after a FIN or RST.
-    Those are concatenated directly; everything else goes through the full reassembler."""
+    where the previous one ended, nothing cut by the snap length, nothing after a FIN or RST,
+    and no segment without data whose sequence number lies outside the data (a pure ACK below
+    the first byte or beyond the last one makes a leading or trailing gap; an early FIN cuts
+    the data). Those are concatenated directly; everything else goes through the full
+    reassembler."""
     n = c["seq"].shape[0]
     flags = c["flags"].astype(np.int64)
     syn = (flags & 0x02) != 0
@@ -117,6 +120,28 @@ def _simple_groups(c: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarra
         nxt = (c["seq"][di[:-1]].astype(np.int64) + wire[di[:-1]] + syn[di[:-1]]) % (1 << 32)
         broken = same & (nxt != c["seq"][di[1:]].astype(np.int64))
         np.logical_and.at(ok, gid[di[1:]][broken], False)
+    # every other segment before the first RST lies within the data: position from the first
+    # data byte in [0, total]; before the FIN, its end too; a FIN ends exactly at the total
+    if di.size:
+        first = np.full(starts.shape[0], -1, dtype=np.int64)
+        first[gid[di][::-1]] = di[::-1]
+        has = first >= 0
+        first_seq = np.zeros(starts.shape[0], np.int64)
+        first_seq[has] = c["seq"][first[has]].astype(np.int64) + syn[first[has]]
+        total = np.zeros(starts.shape[0], np.int64)
+        np.add.at(total, gid[di], wire[di])
+        first_rst = np.full(starts.shape[0], n, dtype=np.int64)
+        np.minimum.at(first_rst, gid[rst], np.flatnonzero(rst))
+        first_fin = np.full(starts.shape[0], n, dtype=np.int64)
+        np.minimum.at(first_fin, gid[fin], np.flatnonzero(fin))
+        i = np.arange(n)
+        pos = (c["seq"].astype(np.int64) + syn - first_seq[gid] + (1 << 31)) % (1 << 32) - (1 << 31)
+        end = pos + wire
+        tot = total[gid]
+        before_fin = i < first_fin[gid]
+        bad = (pos < 0) | (before_fin & (end > tot)) | (fin & (i == first_fin[gid]) & (end != tot))
+        bad &= (i < first_rst[gid]) & has[gid]
+        np.logical_and.at(ok, gid[bad], False)
     return ok
 
 
@@ -207,48 +232,55 @@ class SegmentIndex:
         self, flows, include_empty, spill_threshold, spill_dir, mm
     ) -> Iterator[DirectionStream]:
         c = self.c
-        poff, capl, framel = c["poff"], c["cap"], c["frame"]
-        flags_l = c["flags"]
-        extra = self.extra
-        budget = self._budget
         for g in self.groups_for(flows).tolist():
-            s, e = int(self.starts[g]), int(self.ends[g])
             if self.wire_sum[g] == 0 and not include_empty:
                 continue
-            po = poff[s:e].tolist()
-            cl = capl[s:e].tolist()
-            fr = framel[s:e].tolist()
-
-            def payload(i: int, po=po, cl=cl, fr=fr) -> bytes:
-                if po[i] < 0:
-                    return extra.get(fr[i], b"")
-                n = cl[i]
-                if n <= 0:
-                    return b""
-                budget(mm, n, 1)
-                return mm[po[i] : po[i] + n]
-
-            if self.simple[g] and self.wire_sum[g] <= spill_threshold:
-                rows = np.flatnonzero(capl[s:e] > 0).tolist()
-                if all(po[i] >= 0 for i in rows):  # all in the file: slice the map in bulk
-                    parts = [mm[po[i] : po[i] + cl[i]] for i in rows]
-                    budget(mm, sum(cl[i] for i in rows), len(rows))
-                else:
-                    parts = [payload(i) for i in rows]
-                stream = _concatenate(c, s, e, rows, parts, flags_l[s:e].tolist())
-            else:
-                stream = reassemble_direction(
-                    c["seq"][s:e],
-                    c["flags"][s:e],
-                    c["cap"][s:e],
-                    c["frame"][s:e],
-                    c["ts_ns"][s:e],
-                    payload,
-                    wire_len=c["wire"][s:e],
-                    spill_threshold=spill_threshold,
-                    spill_dir=spill_dir,
-                )
+            stream = self.reassemble_group(g, mm, spill_threshold, spill_dir)
+            s = int(self.starts[g])
             yield DirectionStream(int(c["flow"][s]), int(c["dir"][s]), stream)
+
+    def reassemble_group(
+        self, g: int, mm, spill_threshold: int = DEFAULT_SPILL_THRESHOLD, spill_dir=None
+    ) -> ReassembledStream:
+        """Direction *g* reassembled in Python (the record with its offset map and evidence
+        lists); *mm* is the capture map from :meth:`streams`."""
+        c = self.c
+        poff, capl, framel = c["poff"], c["cap"], c["frame"]
+        extra = self.extra
+        budget = self._budget
+        s, e = int(self.starts[g]), int(self.ends[g])
+        po = poff[s:e].tolist()
+        cl = capl[s:e].tolist()
+        fr = framel[s:e].tolist()
+
+        def payload(i: int) -> bytes:
+            if po[i] < 0:
+                return extra.get(fr[i], b"")
+            n = cl[i]
+            if n <= 0:
+                return b""
+            budget(mm, n, 1)
+            return mm[po[i] : po[i] + n]
+
+        if self.simple[g] and self.wire_sum[g] <= spill_threshold:
+            rows = np.flatnonzero(capl[s:e] > 0).tolist()
+            if all(po[i] >= 0 for i in rows):  # all in the file: slice the map in bulk
+                parts = [mm[po[i] : po[i] + cl[i]] for i in rows]
+                budget(mm, sum(cl[i] for i in rows), len(rows))
+            else:
+                parts = [payload(i) for i in rows]
+            return _concatenate(c, s, e, rows, parts, c["flags"][s:e].tolist())
+        return reassemble_direction(
+            c["seq"][s:e],
+            c["flags"][s:e],
+            c["cap"][s:e],
+            c["frame"][s:e],
+            c["ts_ns"][s:e],
+            payload,
+            wire_len=c["wire"][s:e],
+            spill_threshold=spill_threshold,
+            spill_dir=spill_dir,
+        )
 
 
 def iter_tcp_streams(
