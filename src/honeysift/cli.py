@@ -309,23 +309,30 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
     from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
     from honeysift.report.streams_text import render_groups, render_index
     from honeysift.streams.export import export_streams, group_by_content, write_index
-    from honeysift.streams.extract import SegmentIndex
+    from honeysift.streams.extract import ChunkSegments, SegmentIndex, chunk_segments, drain
 
     flt = _filter(filter_words)
     if not outdir and not group and not as_json:
         raise click.UsageError("give -o DIR to write the streams, or --group / --json to list them")
     progress = Progress("reassembling", enabled=True)
     with _open(capture, progress) as cap:
-        # only TCP makes streams, and no service guess is needed: a lighter flow table
-        tcp_only = (t.take(t.proto == 6) for t in cap.chunks())
+        # only TCP makes streams, and no service guess is needed: a lighter flow table; the
+        # segments' columns are taken from the same decoded chunks (one pass over the capture)
+        parts: list[ChunkSegments] = []
+
+        def tcp_only():
+            for t in cap.chunks():
+                parts.append(chunk_segments(cap, t, flt))
+                yield t.take(t.proto == 6)
+
         flows = build_flows(
-            tcp_only,
+            tcp_only(),
             reader=cap.frame_bytes,
             packet_flows=True,
             tcp_timeout=ANALYSIS_TCP_TIMEOUT,
             payload_service=False,
         )
-        segments = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, flt)
+        segments = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, chunks=drain(parts))
         try:
             index = export_streams(segments, flows, outdir or _scratch(), write_files=bool(outdir))
         finally:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
+import queue
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -170,23 +172,14 @@ def export_streams(
     fast &= ~np.logical_or.reduceat(c["poff"] < 0, seg.starts)[groups]
     if not kernels.wanted():
         fast[:] = False
-    # endpoints, uid and VLAN of each direction's flow (only the flows that carried data)
+    # endpoints, uid and file name of each direction (only the flows that carried data)
     fl = seg.group_flow[groups]
     d = c["dir"][starts].astype(bool)
-    ucodes, uflow = np.unique(fl, return_inverse=True)
-    num = flows.numeric
-    from honeysift.flows import _addresses
-
-    oh = np.asarray(_addresses(num["orig_hi"][ucodes], num["orig_lo"][ucodes]), dtype=object)
-    rh = np.asarray(_addresses(num["resp_hi"][ucodes], num["resp_lo"][ucodes]), dtype=object)
-    op, rp = num["orig_p"][ucodes], num["resp_p"][ucodes]
-    src = np.where(d, rh[uflow], oh[uflow]).tolist()
-    dst = np.where(d, oh[uflow], rh[uflow]).tolist()
-    sport = np.where(d, rp[uflow], op[uflow]).tolist()
-    dport = np.where(d, op[uflow], rp[uflow]).tolist()
-    uid = flows.codes["uid"][ucodes].astype("U12")[uflow].tolist()
-    vlan_col = num.get("vlan")
-    vlan = vlan_col[ucodes][uflow].tolist() if vlan_col is not None else [-1] * len(groups)
+    ends_ = _endpoints(flows.numeric, fl, d)
+    src, dst = ends_["src"], ends_["dst"]
+    sport, dport = ends_["sport"], ends_["dport"]
+    names = ends_["name"]
+    uid = flows.codes["uid"][fl].astype("U12").tolist()
     first_frame = c["frame"][starts].tolist()
     last_frame = c["frame"][ends - 1].tolist()
     first_ts = (c["ts_ns"][starts] / 1e9).tolist()
@@ -200,63 +193,167 @@ def export_streams(
         seg._map = seg.cap.open_map()
     mm = seg._map
     data = np.frombuffer(mm, dtype=np.uint8)
+    writer = _Writer(out if write_files else None)
     try:
         for lo, hi in _batches(capsum, fast, batch_bytes):
             sel = lo + np.flatnonzero(fast[lo:hi])
+            buf = np.empty(int(capsum[sel].sum()), np.uint8)
+            width = hi - lo
+            # per direction of the batch: content length, gaps, overlap facts
+            length = [0] * width
+            facts: list[tuple] = [()] * width
+            gaps: list[list] = [[] for _ in range(width)]
+            hashes: list[tuple[str, str]] = [("", "")] * width
+            slow: dict[int, object] = {}
             if sel.size:
-                buf = np.empty(int(capsum[sel].sum()), np.uint8)
                 res = kernels.reassemble_groups(
                     starts[sel], ends[sel], c["seq"], c["flags"], c["cap"], c["wire"],
                     c["poff"], data, buf,
                 )  # fmt: skip
-                seg._budget(mm, int(capsum[sel].sum()), int(ends[sel].sum() - starts[sel].sum()))
-                cs, cl, ngap, miss, nov, ncf, rtx, gf = (r.tolist() for r in res[:8])
+                seg._budget(mm, buf.shape[0], int(ends[sel].sum() - starts[sel].sum()))
+                at = (sel - lo).tolist()
+                cs, cl, ngap, gf = res[0].tolist(), res[1], res[2], res[7]
+                for i, n in zip(at, cl.tolist(), strict=True):
+                    length[i] = n
+                facts_k = zip(
+                    *(r.tolist() for r in (ngap, res[3], res[4], res[5], res[6])), strict=True
+                )
+                for i, f in zip(at, facts_k, strict=True):
+                    facts[i] = f
                 goff, glen = res[8].tolist(), res[9].tolist()
-                view = memoryview(buf)
-            pos = {int(b): a for a, b in enumerate(sel.tolist())}
-            for b in range(lo, hi):
-                a = pos.get(b)
-                if a is not None:
-                    length = cl[a]
-                    content = view[cs[a] : cs[a] + length]
-                    gaps = list(zip(goff[gf[a] : gf[a + 1]], glen[gf[a] : gf[a + 1]], strict=True))
-                    md5 = hashlib.md5(content).hexdigest()
-                    sha = hashlib.sha256(content).hexdigest()
-                    facts = (ngap[a], miss[a], nov[a], ncf[a], rtx[a])
-                    st = None
-                else:
-                    st = seg.reassemble_group(gl[b], mm, spill_threshold)
-                    length, gaps, md5, sha = st.length, list(st.gaps), st.md5, st.sha256
-                    facts = (
-                        len(st.gaps), st.missing_bytes, len(st.overlaps), len(st.conflicts),
-                        st.retransmitted_bytes,
-                    )  # fmt: skip
-                name = None
-                if length > 0:
-                    base = tcpflow_name(src[b], sport[b], dst[b], dport[b], vlan[b])
-                    n = seen.get(base, 0)
-                    seen[base] = n + 1
-                    name = f"{base}c{n}" if n else base
-                    if write_files:
-                        if st is None:
-                            _write_bytes(out / name, content)
-                        else:
-                            _write(out / name, st)
-                if st is not None:
-                    st.discard()
-                index.append(
-                    StreamIndexEntry(
-                        name, uid[b], "resp" if d[b] else "orig", src[b], sport[b], dst[b],
-                        dport[b], length, segments[b], facts[0], facts[1], facts[2], facts[3],
-                        facts[4], first_frame[b], last_frame[b], first_ts[b], last_ts[b], md5,
-                        sha, gaps,
+                for a in np.flatnonzero(ngap).tolist():
+                    gaps[at[a]] = list(
+                        zip(goff[gf[a] : gf[a + 1]], glen[gf[a] : gf[a + 1]], strict=True)
                     )
+            for i in np.flatnonzero(~fast[lo:hi]).tolist():
+                st = seg.reassemble_group(gl[lo + i], mm, spill_threshold)
+                slow[i] = st
+                length[i], gaps[i], hashes[i] = st.length, list(st.gaps), (st.md5, st.sha256)
+                facts[i] = (
+                    len(st.gaps), st.missing_bytes, len(st.overlaps), len(st.conflicts),
+                    st.retransmitted_bytes,
                 )  # fmt: skip
+            # file names in direction order: the n-th reuse of a name gets "cN"
+            file: list[str | None] = [None] * width
+            for i in np.flatnonzero(np.asarray(length) > 0).tolist():
+                base = names[lo + i]
+                n = seen.get(base, 0)
+                seen[base] = n + 1
+                file[i] = f"{base}c{n}" if n else base
+            batch = [
+                StreamIndexEntry(
+                    file[i], uid[b], "resp" if d[b] else "orig", src[b], sport[b], dst[b],
+                    dport[b], length[i], segments[b], *facts[i], first_frame[b], last_frame[b],
+                    first_ts[b], last_ts[b], *hashes[i], gaps[i],
+                )
+                for i, b in enumerate(range(lo, hi))
+            ]  # fmt: skip
+            index.extend(batch)
+            for i, st in slow.items():
+                if write_files and file[i] is not None:
+                    _write(out / file[i], st)
+                st.discard()
             if sel.size:
-                del view, buf
+                jobs = [(batch[i], a, length[i]) for i, a in zip(at, cs, strict=True)]
+                writer.put(buf, jobs)
     finally:
         del data
+        writer.close()
     return index
+
+
+class _Writer:
+    """Hashes batches of content and writes their files in a background thread, while the
+    main thread reassembles the next batch: the hashes (for pieces over 2 KiB) and the file
+    system calls run without the GIL. At most two batches wait; an error in the thread is
+    raised here, at the next put() or at close()."""
+
+    def __init__(self, outdir: Path | None) -> None:
+        self.prefix = None if outdir is None else os.path.join(outdir, "")
+        self.q: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="honeysift-streams-writer")
+        self.thread.start()
+
+    def put(self, buf: np.ndarray, jobs: list[tuple[StreamIndexEntry, int, int]]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put((buf, jobs))
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        md5, sha256, prefix = hashlib.md5, hashlib.sha256, self.prefix
+        while (job := self.q.get()) is not None:
+            if self.error is not None:
+                continue  # drain until close
+            buf, jobs = job
+            view = memoryview(buf)
+            try:
+                for entry, a, n in jobs:
+                    content = view[a : a + n]
+                    entry.md5 = md5(content).hexdigest()
+                    entry.sha256 = sha256(content).hexdigest()
+                    if prefix is not None and entry.file is not None:
+                        _write_bytes(prefix + entry.file, content)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self.error = exc
+
+
+def _endpoints(num: dict[str, np.ndarray], fl: np.ndarray, resp: np.ndarray) -> dict[str, list]:
+    """Source, destination, ports and tcpflow base name of directions (flow rows *fl*; *resp*
+    True for the responder's direction), formatted as whole columns (pyarrow compute)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from honeysift.flows.text import address_strings
+
+    def pick(a: str, b: str) -> np.ndarray:
+        return np.where(resp, num[b][fl], num[a][fl])
+
+    out: dict[str, list] = {}
+    parts = []
+    for side, (a, b) in (("src", ("orig", "resp")), ("dst", ("resp", "orig"))):
+        hi, lo = pick(a + "_hi", b + "_hi"), pick(a + "_lo", b + "_lo")
+        port = pick(a + "_p", b + "_p")
+        text = address_strings(hi, lo)
+        out[side] = text.to_pylist()
+        out[side[0] + "port"] = port.tolist()
+        parts += [_padded(hi, lo, text), pc.utf8_lpad(pc.cast(pa.array(port), pa.string()), 5, "0")]
+    out["name"] = pc.binary_join_element_wise(
+        parts[0], ".", parts[1], "-", parts[2], ".", parts[3], ""
+    ).to_pylist()
+    return out
+
+
+def _padded(hi: np.ndarray, lo: np.ndarray, text):
+    """tcpflow's address text: IPv4 octets zero-padded to three digits (tcpflow_addr), IPv6
+    as it is."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from honeysift.flows.text import _V4_TAG
+
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == _V4_TAG)
+    if not v4.any():
+        return text
+    v = lo.astype(np.uint32)
+    octets = [
+        _octets3().take(pa.array((v >> np.uint32(s)) & np.uint32(255))) for s in (24, 16, 8, 0)
+    ]
+    return pc.if_else(pa.array(v4), pc.binary_join_element_wise(*octets, "."), text)
+
+
+@lru_cache(maxsize=1)
+def _octets3():
+    """Three-digit octet texts "000".."255" as an Arrow array."""
+    import pyarrow as pa
+
+    return pa.array([f"{i:03d}" for i in range(256)], pa.string())
 
 
 def _batches(capsum: np.ndarray, fast: np.ndarray, limit: int):
@@ -273,7 +370,7 @@ def _batches(capsum: np.ndarray, fast: np.ndarray, limit: int):
         lo = hi
 
 
-def _write_bytes(path: Path, content) -> None:
+def _write_bytes(path: str | Path, content) -> None:
     """_write for content already in memory."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o644)
@@ -305,31 +402,60 @@ def _write(path: Path, st) -> None:
 def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -> None:
     out = Path(outdir)
     with open(out / "index.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(INDEX_FIELDS)
-        gap_col = INDEX_FIELDS.index("gap_list")
-        for e in index:
-            row = [getattr(e, k) for k in INDEX_FIELDS]
-            row[gap_col] = e.gap_text()
-            w.writerow(["" if v is None else v for v in row])
+        _write_csv(index, fh)
     with open(out / "index.json", "wb") as fh:
-        # entry by entry: joined, the 192,760 entries of the 1 GB benchmark capture (100 MB of
-        # text) took 1.5 GB at once (each orjson result keeps a larger buffer than its text)
+        # one entry per line; orjson over slices of entries (a call per entry costs 4x: each
+        # result allocates a buffer larger than its text, which also made joining them all
+        # take 1.5 GB on the 1 GB benchmark capture). Between two entries orjson writes
+        # `,{"file":`, a sequence no JSON string can hold (its quote would be escaped).
         fh.write(b"[\n")
-        for i, e in enumerate(index):
-            if i:
+        for k in range(0, len(index), _SLICE):
+            text = _json(index[k : k + _SLICE])[1:-1]
+            if k:
                 fh.write(b",\n")
-            fh.write(_json(e.to_dict()))
+            fh.write(text.replace(b',{"file":', b',\n{"file":'))
         fh.write(b"\n]\n")
 
 
-def _json(d: dict) -> bytes:
-    """One index entry as JSON (orjson: ~10x json.dumps; same text modulo spacing)."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency
-        return json.dumps(d).encode()
-    return orjson.dumps(d)
+_SLICE = 4096
+_GAP_COL = INDEX_FIELDS.index("gap_list")
+#: One index.csv line for the common row (every field plain); csv.writer takes the others.
+_CSV_LINE = ",".join(["%s"] * len(INDEX_FIELDS)) + "\r\n"
+
+
+def _write_csv(index: list[StreamIndexEntry], fh) -> None:
+    """index.csv as csv.writer writes it (QUOTE_MINIMAL, \\r\\n), at a third of its cost: a row
+    whose text fields hold no comma, quote or line break is one %-format; others go through
+    csv.writer."""
+    w = csv.writer(fh)
+    w.writerow(INDEX_FIELDS)
+    get = attrgetter(*INDEX_FIELDS)
+    commas = len(INDEX_FIELDS) - 1
+    lines: list[str] = []
+    for e in index:
+        row = list(get(e))
+        row[_GAP_COL] = e.gap_text()
+        if row[0] is None:
+            row[0] = ""
+        line = _CSV_LINE % tuple(row)
+        body = line[:-2]
+        if body.count(",") != commas or '"' in body or "\n" in body or "\r" in body:
+            fh.write("".join(lines))
+            lines.clear()
+            w.writerow(["" if v is None else v for v in row])
+            continue
+        lines.append(line)
+        if len(lines) >= _SLICE:
+            fh.write("".join(lines))
+            lines.clear()
+    fh.write("".join(lines))
+
+
+def _json(entries: list[StreamIndexEntry]) -> bytes:
+    """Index entries as a JSON array (orjson serialises the dataclasses directly)."""
+    import orjson
+
+    return orjson.dumps(entries)
 
 
 @dataclass(slots=True)

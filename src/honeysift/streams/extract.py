@@ -17,6 +17,7 @@ import numpy as np
 
 from honeysift.capture.reader import DROP_EVERY, Capture, drop_pages
 from honeysift.capture.table import ST_OK
+from honeysift.streams import kernels
 from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD, ReassembledStream, reassemble_direction
 
 
@@ -32,56 +33,86 @@ class DirectionStream:
 _COLS = ("flow", "dir", "seq", "flags", "cap", "wire", "frame", "ts_ns", "poff")
 
 
+@dataclass(slots=True)
+class ChunkSegments:
+    """The reassembly columns of one chunk's TCP segments, before they are assigned to flows
+    (collected while the flow table is built, so the capture is decoded once)."""
+
+    cols: dict[str, np.ndarray]
+    extra: dict[int, bytes]
+
+
+def chunk_segments(cap: Capture, table, flt=None) -> ChunkSegments:
+    """Per-segment columns of the TCP packets of one chunk (status OK, with an IP layer)."""
+    t = cap.select(table, flt)
+    rows = np.flatnonzero((t.proto == 6) & (t.status == ST_OK) & (t.ip_version > 0))
+    frames = t.frame[rows]
+    pl = t.payload_len[rows].astype(np.int64)
+    avail = np.clip(t.caplen[rows].astype(np.int64) - t.payload_off[rows].astype(np.int64), 0, None)
+    reas = t.reassembled[rows]
+    extra: dict[int, bytes] = {}
+    for r in np.flatnonzero(reas).tolist():
+        f = int(frames[r])
+        extra[f] = t.extra_payload.get(f, b"")
+    cols = {
+        "seq": t.seq[rows],
+        "flags": t.tcp_flags[rows],
+        "cap": np.where(reas, pl, np.minimum(pl, avail)).astype(np.uint32),
+        "wire": pl.astype(np.uint32),
+        "frame": frames,
+        "ts_ns": t.ts_ns[rows],
+        "poff": np.where(reas, -1, t.offset[rows] + t.payload_off[rows].astype(np.int64)),
+    }
+    return ChunkSegments(cols, extra)
+
+
+def drain(parts: list[ChunkSegments]) -> Iterator[ChunkSegments]:
+    """The list's items in order, each dropped from the list as it is handed out (so a
+    chunk's columns are freed once joined)."""
+    parts.reverse()
+    while parts:
+        yield parts.pop()
+
+
 def collect_segments(
     cap: Capture,
     packet_flow: np.ndarray,
     packet_dir: np.ndarray,
     flt=None,
     wanted: np.ndarray | None = None,
+    chunks: Iterable[ChunkSegments] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[int, bytes]]:
     """Per-segment columns of every TCP packet in a flow (and reassembled-datagram payloads).
 
     ``wanted`` (a boolean per flow row) keeps only those flows' segments, e.g. the flows that
-    carried payload: a port scan's millions of SYNs then cost nothing here. Narrow dtypes keep
-    this at about 38 bytes a segment.
+    carried payload: a port scan's millions of SYNs then cost nothing here. ``chunks``: the
+    chunks' segments collected earlier (:func:`chunk_segments`); the capture is read otherwise.
+    Narrow dtypes keep this at about 38 bytes a segment.
     """
+    if chunks is None:
+        chunks = (chunk_segments(cap, t, flt) for t in cap.chunks())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in _COLS}
     extra: dict[int, bytes] = {}
-    for table in cap.chunks():
-        t = cap.select(table, flt)
-        rows = np.flatnonzero((t.proto == 6) & (t.status == ST_OK) & (t.ip_version > 0))
-        if not rows.size:
+    for cs in chunks:
+        col = cs.cols
+        frames = col["frame"]
+        if not frames.size:
             continue
-        frames = t.frame[rows]
         idx = frames.astype(np.int64) - 1
-        inside = idx < packet_flow.shape[0]
-        rows, idx, frames = rows[inside], idx[inside], frames[inside]
-        fl = packet_flow[idx]
-        keep = fl >= 0
+        keep = idx < packet_flow.shape[0]
+        fl = np.full(frames.shape[0], -1, np.int64)
+        fl[keep] = packet_flow[idx[keep]]
+        keep &= fl >= 0
         if wanted is not None:
             keep &= wanted[np.maximum(fl, 0)]
-        rows, idx, frames, fl = rows[keep], idx[keep], frames[keep], fl[keep]
-        pl = t.payload_len[rows].astype(np.int64)
-        avail = np.clip(
-            t.caplen[rows].astype(np.int64) - t.payload_off[rows].astype(np.int64), 0, None
-        )
-        reas = t.reassembled[rows]
-        parts["flow"].append(fl.astype(np.int32))
-        parts["dir"].append(packet_dir[idx].astype(np.int8))
-        parts["seq"].append(t.seq[rows])
-        parts["flags"].append(t.tcp_flags[rows])
-        parts["cap"].append(np.where(reas, pl, np.minimum(pl, avail)).astype(np.uint32))
-        parts["wire"].append(pl.astype(np.uint32))
-        parts["frame"].append(
-            frames.astype(np.uint32) if frames.size and int(frames[-1]) < 2**32 else frames
-        )
-        parts["ts_ns"].append(t.ts_ns[rows])
-        parts["poff"].append(
-            np.where(reas, -1, t.offset[rows] + t.payload_off[rows].astype(np.int64))
-        )
-        for r in np.flatnonzero(reas).tolist():
-            f = int(frames[r])
-            extra[f] = t.extra_payload.get(f, b"")
+        sel = np.flatnonzero(keep)
+        parts["flow"].append(fl[sel].astype(np.int32))
+        parts["dir"].append(packet_dir[idx[sel]].astype(np.int8))
+        for k in ("seq", "flags", "cap", "wire", "ts_ns", "poff"):
+            parts[k].append(col[k][sel])
+        f = frames[sel]
+        parts["frame"].append(f.astype(np.uint32) if f.size and int(f[-1]) < 2**32 else f)
+        extra.update((fr, cs.extra[fr]) for fr in f.tolist() if fr in cs.extra)
     cols = {}
     for k in list(parts):
         v = parts.pop(k)  # free each part list as soon as it is joined
@@ -150,12 +181,18 @@ class SegmentIndex:
     pass over the capture; directions are then reassembled on demand, as often as needed."""
 
     def __init__(
-        self, cap: Capture, packet_flow: np.ndarray, packet_dir: np.ndarray, flt=None, wanted=None
+        self,
+        cap: Capture,
+        packet_flow: np.ndarray,
+        packet_dir: np.ndarray,
+        flt=None,
+        wanted=None,
+        chunks: Iterable[ChunkSegments] | None = None,
     ) -> None:
         self.cap = cap
-        c, self.extra = collect_segments(cap, packet_flow, packet_dir, flt, wanted)
+        c, self.extra = collect_segments(cap, packet_flow, packet_dir, flt, wanted, chunks)
         if c["flow"].size:
-            order = np.lexsort((c["frame"], c["dir"], c["flow"]))
+            order = _group_order(c)
             for k in list(c):  # reorder one column at a time: one extra column of memory
                 c[k] = c[k][order]
             del order
@@ -173,10 +210,21 @@ class SegmentIndex:
             if key.size
             else np.zeros(0, np.int64)
         )
-        self.simple = _simple_groups(c, self.starts, self.ends) if key.size else np.zeros(0, bool)
+        self._simple: np.ndarray | None = None
         self._by_flow: dict[int, tuple[int, int]] | None = None
         self._map = None
         self._mapped = 0  # bytes mapped through _map since its pages were last dropped
+
+    @property
+    def simple(self) -> np.ndarray:
+        """Per direction: concatenation gives the reassembled bytes (_simple_groups); computed
+        on first use (the compiled bulk export does not need it)."""
+        if self._simple is None:
+            c = self.c
+            self._simple = (
+                _simple_groups(c, self.starts, self.ends) if c["flow"].size else np.zeros(0, bool)
+            )
+        return self._simple
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
         """Group indices (both directions) of these flows, in (flow, direction) order."""
@@ -281,6 +329,17 @@ class SegmentIndex:
             spill_threshold=spill_threshold,
             spill_dir=spill_dir,
         )
+
+
+def _group_order(c: dict[str, np.ndarray]) -> np.ndarray:
+    """Row order by (flow, direction, frame): rows are collected in capture order, so a stable
+    sort by flow * 2 + direction suffices (a counting sort when compiled)."""
+    key = c["flow"].astype(np.int64) * 2 + c["dir"]
+    if not np.all(c["frame"][1:] >= c["frame"][:-1]):
+        return np.lexsort((c["frame"], key))
+    if kernels.wanted():
+        return kernels.counting_order(key, int(key.max()) + 1)
+    return np.argsort(key, kind="stable")
 
 
 def iter_tcp_streams(

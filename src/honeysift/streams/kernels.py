@@ -319,9 +319,31 @@ def _reassemble_groups(
     )  # fmt: skip
 
 
-_reassemble_groups_c = None
-_JIT = LazyJit(globals(), entries=("_reassemble_groups",), helpers=("_same",), inline=("_wrap",))
+def _counting_order(key, nkeys):
+    """np.argsort(key, kind="stable") for small non-negative integer keys (below *nkeys*):
+    one counting pass and one scatter."""
+    cnt = np.zeros(nkeys + 1, np.int64)
+    for i in range(key.shape[0]):
+        cnt[key[i] + 1] += 1
+    for k in range(nkeys):
+        cnt[k + 1] += cnt[k]
+    order = np.empty(key.shape[0], np.int64)
+    for i in range(key.shape[0]):
+        k = key[i]
+        order[cnt[k]] = i
+        cnt[k] += 1
+    return order
+
+
+_reassemble_groups_c = _counting_order_c = None
+_JIT = LazyJit(
+    globals(),
+    entries=("_reassemble_groups", "_counting_order"),
+    helpers=("_same",),
+    inline=("_wrap",),
+)
 _reassemble = _JIT.entry("_reassemble_groups", "reassemble_groups")
+counting_order = _JIT.entry("_counting_order", "counting_order")
 
 
 def reassemble_groups(starts, ends, seq, flags, cap, wire, poff, data, out):
