@@ -308,7 +308,12 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
     from honeysift.flows import build_flows
     from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
     from honeysift.report.streams_text import render_groups, render_index
-    from honeysift.streams.export import export_streams, group_by_content, write_index
+    from honeysift.streams.export import (
+        describe_directions,
+        export_streams,
+        group_by_content,
+        write_index,
+    )
     from honeysift.streams.extract import ChunkSegments, SegmentIndex, chunk_segments, drain
 
     flt = _filter(filter_words)
@@ -333,8 +338,12 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
             payload_service=False,
         )
         segments = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, chunks=drain(parts))
+        directions = describe_directions(segments, flows)
+        del flows  # the export needs only the directions' facts: free the flow table
         try:
-            index = export_streams(segments, flows, outdir or _scratch(), write_files=bool(outdir))
+            index = export_streams(
+                segments, directions, outdir or _scratch(), write_files=bool(outdir)
+            )
         finally:
             segments.close()
         progress.done()

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from honeysift.capture.reader import drop_pages
 from honeysift.streams import kernels
 from honeysift.streams.extract import DirectionStream, SegmentIndex
 from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD
 
 #: Content bytes reassembled per call of the compiled pass (one buffer of this size at most,
 #: unless a single direction is larger).
-BATCH_BYTES = 64 << 20
+BATCH_BYTES = 32 << 20
 
 
 @lru_cache(maxsize=1 << 16)
@@ -148,9 +150,36 @@ def write_streams(
     return index
 
 
+@dataclass(slots=True)
+class Directions:
+    """What the index says about each direction that carried data, taken from the flow table
+    (so the table itself can be freed before the export): segment-index group, responder's
+    direction or not, endpoints, tcpflow base name, flow uid."""
+
+    groups: np.ndarray
+    resp: list[bool]
+    src: list[str]
+    dst: list[str]
+    sport: list[int]
+    dport: list[int]
+    names: list[str]
+    uid: list[str]
+
+
+def describe_directions(seg: SegmentIndex, flows) -> Directions:
+    groups = np.flatnonzero(seg.wire_sum > 0)
+    fl = seg.group_flow[groups]
+    resp = seg.c["dir"][seg.starts[groups]].astype(bool)
+    e = _endpoints(flows.numeric, fl, resp)
+    uid = flows.codes["uid"][fl].astype("U12").tolist()
+    return Directions(
+        groups, resp.tolist(), e["src"], e["dst"], e["sport"], e["dport"], e["name"], uid
+    )
+
+
 def export_streams(
     seg: SegmentIndex,
-    flows,
+    flows: Directions | Any,
     outdir: str | os.PathLike[str],
     *,
     write_files: bool = True,
@@ -160,11 +189,13 @@ def export_streams(
     """:func:`write_streams` for every direction of a segment index that carried data, in
     bulk: batches of directions are reassembled by the compiled pass into one buffer (files
     and hashes are cut from it); directions with fragment-reassembled segments or larger than
-    *spill_threshold* go through the Python reassembler. Same files, same index."""
+    *spill_threshold* go through the Python reassembler. Same files, same index. *flows* is
+    the flow table or, to let the caller free it first, its :func:`describe_directions`."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     c = seg.c
-    groups = np.flatnonzero(seg.wire_sum > 0)
+    dirs = flows if isinstance(flows, Directions) else describe_directions(seg, flows)
+    groups = dirs.groups
     if not groups.size:
         return []
     starts, ends = seg.starts[groups], seg.ends[groups]
@@ -173,14 +204,10 @@ def export_streams(
     fast &= ~np.logical_or.reduceat(c["poff"] < 0, seg.starts)[groups]
     if not kernels.wanted():
         fast[:] = False
-    # endpoints, uid and file name of each direction (only the flows that carried data)
-    fl = seg.group_flow[groups]
-    d = c["dir"][starts].astype(bool)
-    ends_ = _endpoints(flows.numeric, fl, d)
-    src, dst = ends_["src"], ends_["dst"]
-    sport, dport = ends_["sport"], ends_["dport"]
-    names = ends_["name"]
-    uid = flows.codes["uid"][fl].astype("U12").tolist()
+    src, dst, sport, dport, names, uid = (
+        dirs.src, dirs.dst, dirs.sport, dirs.dport, dirs.names, dirs.uid
+    )  # fmt: skip
+    d = dirs.resp
     first_frame = c["frame"][starts].tolist()
     last_frame = c["frame"][ends - 1].tolist()
     first_ts = (c["ts_ns"][starts] / 1e9).tolist()
@@ -207,11 +234,13 @@ def export_streams(
             hashes: list[tuple[str, str]] = [("", "")] * width
             slow: dict[int, object] = {}
             if sel.size:
+                r0, r1 = int(starts[sel[0]]), int(ends[sel[-1]])
+                staged, poff, cap = _stage(mm, data, c["poff"][r0:r1], c["cap"][r0:r1])
                 res = kernels.reassemble_groups(
-                    starts[sel], ends[sel], c["seq"], c["flags"], c["cap"], c["wire"],
-                    c["poff"], data, buf,
+                    starts[sel] - r0, ends[sel] - r0, c["seq"][r0:r1], c["flags"][r0:r1],
+                    cap, c["wire"][r0:r1], poff, staged, buf,
                 )  # fmt: skip
-                seg._budget(mm, buf.shape[0], int(ends[sel].sum() - starts[sel].sum()))
+                del staged, poff, cap
                 at = (sel - lo).tolist()
                 cs, cl, ngap, gf = res[0].tolist(), res[1], res[2], res[7]
                 for i, n in zip(at, cl.tolist(), strict=True):
@@ -274,7 +303,7 @@ class _Writer:
 
     def __init__(self, outdir: Path | None) -> None:
         self.prefix = None if outdir is None else os.path.join(outdir, "")
-        self.q: queue.Queue = queue.Queue(maxsize=2 * self.THREADS)
+        self.q: queue.Queue = queue.Queue(maxsize=self.THREADS)
         self.error: BaseException | None = None
         self.native = kernels.native_io() is not None
         self.threads = [
@@ -351,6 +380,44 @@ class _Writer:
 
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _stage(mm, data: np.ndarray, poff: np.ndarray, cap: np.ndarray):
+    """Copy the payloads of a batch's segments out of the capture map, in file order, dropping
+    the map's pages every STAGE_SPAN of file touched; return (staged bytes, each segment's
+    offset in them). Read in direction order, a batch's segments are spread over the whole
+    file (a long connection's segments are), and every page touched through the map counts
+    as our memory until dropped; in file order each page is touched once. Also returns the
+    captured lengths, cut where a payload would run past the end of the file (never expected:
+    the reader checks record lengths; such bytes count as not captured)."""
+    rows = np.flatnonzero((cap > 0) & (poff >= 0))
+    order = rows[np.argsort(poff[rows], kind="stable")]
+    src = poff[order]
+    size = cap[order].astype(np.int64)
+    room = np.clip(data.shape[0] - src, 0, None)
+    if (size > room).any():
+        size = np.minimum(size, room)
+        cap = cap.copy()
+        cap[order] = size
+    dst = np.cumsum(size) - size
+    staged = np.empty(int(size.sum()), np.uint8)
+    local = np.zeros(poff.shape[0], np.int64)
+    local[order] = dst
+    # cut where the file position has moved STAGE_SPAN on since the last drop; a pass touches
+    # at most that much of the file, plus the fault-around of its pages
+    k = 0
+    n = src.shape[0]
+    while k < n:
+        end = int(np.searchsorted(src, src[k] + STAGE_SPAN, side="left"))
+        end = min(max(end, k + 1), n)
+        kernels.gather(data, src[k:end], size[k:end], staged, dst[k:end])
+        drop_pages(mm)
+        k = end
+    return staged, local, cap
+
+
+#: File bytes a staging pass may touch before the map's pages are dropped.
+STAGE_SPAN = 64 << 20
 
 
 def _endpoints(num: dict[str, np.ndarray], fl: np.ndarray, resp: np.ndarray) -> dict[str, list]:

@@ -367,15 +367,27 @@ def _hash_and_write(buf, at, size, name, name_at, flags, md5, sha256, c_open, c_
     return failed
 
 
-_reassemble_groups_c = _counting_order_c = _hash_and_write_c = None
+def _gather(data, src, size, out, dst):
+    """out[dst[i]:dst[i]+size[i]] = data[src[i]:src[i]+size[i]] for each i (bytes past the end
+    of *data* are left as they are)."""
+    end = data.shape[0]
+    for i in range(src.shape[0]):
+        n = size[i]
+        if src[i] + n > end:
+            n = max(end - src[i], 0)
+        out[dst[i] : dst[i] + n] = data[src[i] : src[i] + n]
+
+
+_reassemble_groups_c = _counting_order_c = _hash_and_write_c = _gather_c = None
 _JIT = LazyJit(
     globals(),
-    entries=("_reassemble_groups", "_counting_order", "_hash_and_write"),
+    entries=("_reassemble_groups", "_counting_order", "_hash_and_write", "_gather"),
     helpers=("_same",),
     inline=("_wrap",),
 )
 _reassemble = _JIT.entry("_reassemble_groups", "reassemble_groups")
 counting_order = _JIT.entry("_counting_order", "counting_order")
+gather = _JIT.entry("_gather", "gather")
 _hash_write = _JIT.entry("_hash_and_write", "hash_and_write")
 
 
