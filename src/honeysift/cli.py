@@ -317,7 +317,6 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
         describe_directions,
         export_streams,
         group_by_content,
-        write_index,
     )
     from honeysift.streams.extract import ChunkSegments, SegmentIndex, chunk_segments, drain
 
@@ -350,13 +349,15 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
         del flows  # the export needs only the directions' facts: free the flow table
         try:
             index = export_streams(
-                segments, directions, outdir or _scratch(), write_files=bool(outdir)
+                segments,
+                directions,
+                outdir or _scratch(),
+                write_files=bool(outdir),
+                write_index=bool(outdir),
             )
         finally:
             segments.close()
         progress.done()
-        if outdir:
-            write_index(index, outdir)
         if group:
             click.echo(render_groups(group_by_content(index)))
         elif as_json:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import binascii
 import csv
 import hashlib
+import io
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -183,6 +185,7 @@ def export_streams(
     outdir: str | os.PathLike[str],
     *,
     write_files: bool = True,
+    write_index: bool = False,
     spill_threshold: int = DEFAULT_SPILL_THRESHOLD,
     batch_bytes: int = BATCH_BYTES,
 ) -> list[StreamIndexEntry]:
@@ -190,7 +193,9 @@ def export_streams(
     bulk: batches of directions are reassembled by the compiled pass into one buffer (files
     and hashes are cut from it); directions with fragment-reassembled segments or larger than
     *spill_threshold* go through the Python reassembler. Same files, same index. *flows* is
-    the flow table or, to let the caller free it first, its :func:`describe_directions`."""
+    the flow table or, to let the caller free it first, its :func:`describe_directions`.
+    *write_index*: also write index.csv and index.json to OUTDIR (as :func:`write_index`
+    does, batch by batch: the writer threads format each batch once it is hashed)."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     c = seg.c
@@ -221,7 +226,7 @@ def export_streams(
         seg._map = seg.cap.open_map()
     mm = seg._map
     data = np.frombuffer(mm, dtype=np.uint8)
-    writer = _Writer(out if write_files else None)
+    writer = _Writer(out if write_files else None, IndexWriter(out) if write_index else None)
     try:
         for lo, hi in _batches(capsum, fast, batch_bytes):
             sel = lo + np.flatnonzero(fast[lo:hi])
@@ -283,26 +288,43 @@ def export_streams(
                 if write_files and file[i] is not None:
                     _write(out / file[i], st)
                 st.discard()
-            if sel.size:
-                jobs = [(batch[i], a, length[i]) for i, a in zip(at, cs, strict=True)]
-                writer.put(buf, jobs)
+            jobs = (
+                [(batch[i], a, length[i]) for i, a in zip(at, cs, strict=True)] if sel.size else []
+            )
+            writer.put(buf, jobs, batch)
     finally:
         del data
         writer.close()
     return index
 
 
+class _Batch:
+    """A batch's index entries, and its index text once every part of it is hashed."""
+
+    __slots__ = ("entries", "pending", "text", "lock")
+
+    def __init__(self, entries: list[StreamIndexEntry], parts: int) -> None:
+        self.entries = entries
+        self.pending = parts
+        self.text: tuple[str, bytes] | None = None
+        self.lock = threading.Lock()
+
+
 class _Writer:
     """Hashes batches of content and writes their files in background threads, while the main
     thread reassembles the next batch. Each batch is split between THREADS threads (creating
     files in one directory scales to two cores on tmpfs and ext4); the compiled path
-    (kernels.hash_and_write) holds no GIL. At most a few batches wait; an error in a thread
-    is raised here, at the next put() or at close()."""
+    (kernels.hash_and_write) holds no GIL. The thread that finishes a batch's last part
+    formats its index lines; the main thread appends them to the index files in batch order.
+    At most a few batches wait; an error in a thread is raised here, at the next put() or at
+    close()."""
 
     THREADS = 2
 
-    def __init__(self, outdir: Path | None) -> None:
+    def __init__(self, outdir: Path | None, index: IndexWriter | None = None) -> None:
         self.prefix = None if outdir is None else os.path.join(outdir, "")
+        self.index = index
+        self.order: deque[_Batch] = deque()
         self.q: queue.Queue = queue.Queue(maxsize=self.THREADS)
         self.error: BaseException | None = None
         self.native = kernels.native_io() is not None
@@ -313,12 +335,24 @@ class _Writer:
         for t in self.threads:
             t.start()
 
-    def put(self, buf: np.ndarray, jobs: list[tuple[StreamIndexEntry, int, int]]) -> None:
+    def put(
+        self,
+        buf: np.ndarray,
+        jobs: list[tuple[StreamIndexEntry, int, int]],
+        entries: list[StreamIndexEntry],
+    ) -> None:
         if self.error is not None:
             raise self.error
-        step = -(-len(jobs) // self.THREADS)
-        for k in range(0, len(jobs), max(step, 1)):
-            self.q.put((buf, jobs[k : k + step]))
+        step = max(-(-len(jobs) // self.THREADS), 1)
+        parts = [jobs[k : k + step] for k in range(0, len(jobs), step)]
+        batch = _Batch(entries, len(parts))
+        if self.index is not None:
+            self.order.append(batch)
+        if not parts:
+            self._finish(batch)
+        for part in parts:
+            self.q.put((buf, part, batch))
+        self._flush()
 
     def close(self) -> None:
         for _ in self.threads:
@@ -327,17 +361,33 @@ class _Writer:
             t.join()
         if self.error is not None:
             raise self.error
+        self._flush()
+        if self.index is not None:
+            self.index.close()
+
+    def _flush(self) -> None:
+        """Append the finished batches at the front of the queue to the index files."""
+        while self.order and self.order[0].text is not None:
+            self.index.write(*self.order.popleft().text)
+
+    def _finish(self, batch: _Batch) -> None:
+        with batch.lock:
+            batch.pending -= 1
+            last = batch.pending <= 0
+        if last and self.index is not None:
+            batch.text = index_text(batch.entries)
 
     def _run(self) -> None:
         while (job := self.q.get()) is not None:
             if self.error is not None:
                 continue  # drain until close
-            buf, jobs = job
+            buf, jobs, batch = job
             try:
                 if self.native:
                     self._native(buf, jobs)
                 else:
                     self._python(buf, jobs)
+                self._finish(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 self.error = exc
 
@@ -515,21 +565,38 @@ def _write(path: Path, st) -> None:
 
 
 def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -> None:
-    out = Path(outdir)
-    with open(out / "index.csv", "w", newline="") as fh:
-        _write_csv(index, fh)
-    with open(out / "index.json", "wb") as fh:
-        # one entry per line; orjson over slices of entries (a call per entry costs 4x: each
-        # result allocates a buffer larger than its text, which also made joining them all
-        # take 1.5 GB on the 1 GB benchmark capture). Between two entries orjson writes
-        # `,{"file":`, a sequence no JSON string can hold (its quote would be escaped).
-        fh.write(b"[\n")
+    """index.csv and index.json of OUTDIR."""
+    w = IndexWriter(Path(outdir))
+    try:
         for k in range(0, len(index), _SLICE):
-            text = _json(index[k : k + _SLICE])[1:-1]
-            if k:
-                fh.write(b",\n")
-            fh.write(text.replace(b',{"file":', b',\n{"file":'))
-        fh.write(b"\n]\n")
+            w.write(*index_text(index[k : k + _SLICE]))
+    finally:
+        w.close()
+
+
+class IndexWriter:
+    """index.csv (csv.writer's dialect) and index.json (an array, one entry per line),
+    appended slice by slice of entries (texts from :func:`index_text`)."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.csv = open(outdir / "index.csv", "w", newline="")  # noqa: SIM115 - closed in close()
+        self.json = open(outdir / "index.json", "wb")  # noqa: SIM115
+        csv.writer(self.csv).writerow(INDEX_FIELDS)
+        self.json.write(b"[\n")
+        self.first = True
+
+    def write(self, csv_text: str, json_text: bytes) -> None:
+        self.csv.write(csv_text)
+        if json_text:
+            if not self.first:
+                self.json.write(b",\n")
+            self.json.write(json_text)
+            self.first = False
+
+    def close(self) -> None:
+        self.json.write(b"\n]\n")
+        self.csv.close()
+        self.json.close()
 
 
 _SLICE = 4096
@@ -538,16 +605,18 @@ _GAP_COL = INDEX_FIELDS.index("gap_list")
 _CSV_LINE = ",".join(["%s"] * len(INDEX_FIELDS)) + "\r\n"
 
 
-def _write_csv(index: list[StreamIndexEntry], fh) -> None:
-    """index.csv as csv.writer writes it (QUOTE_MINIMAL, \\r\\n), at a third of its cost: a row
-    whose text fields hold no comma, quote or line break is one %-format; others go through
-    csv.writer."""
-    w = csv.writer(fh)
-    w.writerow(INDEX_FIELDS)
+def index_text(entries: list[StreamIndexEntry]) -> tuple[str, bytes]:
+    """The index.csv lines and the index.json array items (without brackets) of *entries*.
+
+    CSV as csv.writer writes it (QUOTE_MINIMAL, \\r\\n), at a third of its cost: a row whose
+    text fields hold no comma, quote or line break is one %-format; others go through
+    csv.writer. JSON: one entry per line; orjson over the whole slice (a call per entry costs
+    4x, each result allocating a buffer larger than its text). Between two entries orjson
+    writes `,{"file":`, a sequence no JSON string can hold (its quote would be escaped)."""
     get = attrgetter(*INDEX_FIELDS)
     commas = len(INDEX_FIELDS) - 1
     lines: list[str] = []
-    for e in index:
+    for e in entries:
         row = list(get(e))
         row[_GAP_COL] = e.gap_text()
         if row[0] is None:
@@ -555,15 +624,12 @@ def _write_csv(index: list[StreamIndexEntry], fh) -> None:
         line = _CSV_LINE % tuple(row)
         body = line[:-2]
         if body.count(",") != commas or '"' in body or "\n" in body or "\r" in body:
-            fh.write("".join(lines))
-            lines.clear()
-            w.writerow(["" if v is None else v for v in row])
-            continue
+            odd = io.StringIO(newline="")
+            csv.writer(odd).writerow(["" if v is None else v for v in row])
+            line = odd.getvalue()
         lines.append(line)
-        if len(lines) >= _SLICE:
-            fh.write("".join(lines))
-            lines.clear()
-    fh.write("".join(lines))
+    text = _json(entries)[1:-1] if entries else b""
+    return "".join(lines), text.replace(b',{"file":', b',\n{"file":')
 
 
 def _json(entries: list[StreamIndexEntry]) -> bytes:
