@@ -171,3 +171,22 @@ def test_export_same_with_and_without_kernel(trace, tmp_path, monkeypatch):
         files = {p.name: p.read_bytes() for p in out.iterdir()}
         results.append(([e.to_dict() for e in index], files))
     assert results[0] == results[1]
+
+
+def test_export_error_in_writer_thread_is_raised(corpus, tmp_path):
+    """A file the writer threads cannot create (a directory holds its name) stops the export
+    with that OSError, after the batches in flight drained: no hang, no silent loss."""
+    trace = corpus / "traces" / "http__1000-requests-one-dropped-response.pcap.gz"
+    out = tmp_path / "out"
+    with honeysift.open(str(trace)) as cap:
+        flows = build_flows(cap, packet_flows=True)
+        seg = SegmentIndex(cap, flows.packet_flow, flows.packet_dir)
+        try:
+            index = export.export_streams(seg, flows, tmp_path / "probe", write_files=False)
+            victim = index[len(index) // 2].file
+            assert victim
+            (out / victim).mkdir(parents=True)
+            with pytest.raises(IsADirectoryError):
+                export.export_streams(seg, flows, out, write_index=True, batch_bytes=4096)
+        finally:
+            seg.close()

@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
@@ -226,11 +226,23 @@ def export_streams(
         seg._map = seg.cap.open_map()
     mm = seg._map
     data = np.frombuffer(mm, dtype=np.uint8)
-    writer = _Writer(out if write_files else None, IndexWriter(out) if write_index else None)
+    # buffers are reused: first touches of fresh memory cost more than the reassembly itself
+    # on some machines (a page fault per 4 KiB, or a huge-page compaction); three rotate: one
+    # filled here, one waiting, one with the writer threads
+    pool: queue.Queue[np.ndarray] = queue.Queue()
+    for _ in range(3):
+        pool.put(np.empty(0, np.uint8))
+    stage_buf = np.empty(0, np.uint8)
+    writer = _Writer(
+        out if write_files else None, IndexWriter(out) if write_index else None, pool.put
+    )
     try:
         for lo, hi in _batches(capsum, fast, batch_bytes):
             sel = lo + np.flatnonzero(fast[lo:hi])
-            buf = np.empty(int(capsum[sel].sum()), np.uint8)
+            need = int(capsum[sel].sum())
+            buf = pool.get()
+            if buf.shape[0] < need:
+                buf = np.empty(max(need, min(batch_bytes, int(capsum.sum()))), np.uint8)
             width = hi - lo
             # per direction of the batch: content length, gaps, overlap facts
             length = [0] * width
@@ -240,7 +252,8 @@ def export_streams(
             slow: dict[int, object] = {}
             if sel.size:
                 r0, r1 = int(starts[sel[0]]), int(ends[sel[-1]])
-                staged, poff, cap = _stage(mm, data, c["poff"][r0:r1], c["cap"][r0:r1])
+                staged, poff, cap = _stage(mm, data, c["poff"][r0:r1], c["cap"][r0:r1], stage_buf)
+                stage_buf = staged.base if staged.base is not None else staged
                 res = kernels.reassemble_groups(
                     starts[sel] - r0, ends[sel] - r0, c["seq"][r0:r1], c["flags"][r0:r1],
                     cap, c["wire"][r0:r1], poff, staged, buf,
@@ -301,11 +314,12 @@ def export_streams(
 class _Batch:
     """A batch's index entries, and its index text once every part of it is hashed."""
 
-    __slots__ = ("entries", "pending", "text", "lock")
+    __slots__ = ("entries", "pending", "text", "lock", "buf")
 
-    def __init__(self, entries: list[StreamIndexEntry], parts: int) -> None:
+    def __init__(self, entries: list[StreamIndexEntry], parts: int, buf) -> None:
         self.entries = entries
         self.pending = parts
+        self.buf = buf
         self.text: tuple[str, bytes] | None = None
         self.lock = threading.Lock()
 
@@ -321,9 +335,15 @@ class _Writer:
 
     THREADS = 2
 
-    def __init__(self, outdir: Path | None, index: IndexWriter | None = None) -> None:
+    def __init__(
+        self,
+        outdir: Path | None,
+        index: IndexWriter | None = None,
+        release: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
         self.prefix = None if outdir is None else os.path.join(outdir, "")
         self.index = index
+        self.release = release
         self.order: deque[_Batch] = deque()
         self.q: queue.Queue = queue.Queue(maxsize=self.THREADS)
         self.error: BaseException | None = None
@@ -345,7 +365,7 @@ class _Writer:
             raise self.error
         step = max(-(-len(jobs) // self.THREADS), 1)
         parts = [jobs[k : k + step] for k in range(0, len(jobs), step)]
-        batch = _Batch(entries, len(parts))
+        batch = _Batch(entries, len(parts), buf)
         if self.index is not None:
             self.order.append(batch)
         if not parts:
@@ -359,11 +379,13 @@ class _Writer:
             self.q.put(None)
         for t in self.threads:
             t.join()
-        if self.error is not None:
-            raise self.error
-        self._flush()
-        if self.index is not None:
-            self.index.close()
+        try:
+            if self.error is not None:
+                raise self.error
+            self._flush()
+        finally:
+            if self.index is not None:
+                self.index.close()
 
     def _flush(self) -> None:
         """Append the finished batches at the front of the queue to the index files."""
@@ -371,25 +393,31 @@ class _Writer:
             self.index.write(*self.order.popleft().text)
 
     def _finish(self, batch: _Batch) -> None:
+        """A part of *batch* is done; the last one hands its buffer back and formats it."""
         with batch.lock:
             batch.pending -= 1
             last = batch.pending <= 0
-        if last and self.index is not None:
+        if not last:
+            return
+        if self.release is not None:
+            self.release(batch.buf)
+        batch.buf = None
+        if self.index is not None and self.error is None:
             batch.text = index_text(batch.entries)
 
     def _run(self) -> None:
         while (job := self.q.get()) is not None:
-            if self.error is not None:
-                continue  # drain until close
             buf, jobs, batch = job
             try:
-                if self.native:
-                    self._native(buf, jobs)
-                else:
-                    self._python(buf, jobs)
-                self._finish(batch)
+                if self.error is None:  # after an error, drain until close
+                    if self.native:
+                        self._native(buf, jobs)
+                    else:
+                        self._python(buf, jobs)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 self.error = exc
+            finally:
+                self._finish(batch)  # always: the main thread waits for the buffer
 
     def _python(self, buf: np.ndarray, jobs) -> None:
         md5, sha256, prefix = hashlib.md5, hashlib.sha256, self.prefix
@@ -432,14 +460,15 @@ class _Writer:
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
 
 
-def _stage(mm, data: np.ndarray, poff: np.ndarray, cap: np.ndarray):
+def _stage(mm, data: np.ndarray, poff: np.ndarray, cap: np.ndarray, into: np.ndarray):
     """Copy the payloads of a batch's segments out of the capture map, in file order, dropping
     the map's pages every STAGE_SPAN of file touched; return (staged bytes, each segment's
     offset in them). Read in direction order, a batch's segments are spread over the whole
     file (a long connection's segments are), and every page touched through the map counts
     as our memory until dropped; in file order each page is touched once. Also returns the
     captured lengths, cut where a payload would run past the end of the file (never expected:
-    the reader checks record lengths; such bytes count as not captured)."""
+    the reader checks record lengths; such bytes count as not captured). The staged bytes
+    are a view of *into*, or of a larger buffer when it is too small."""
     rows = np.flatnonzero((cap > 0) & (poff >= 0))
     order = rows[np.argsort(poff[rows], kind="stable")]
     src = poff[order]
@@ -450,7 +479,10 @@ def _stage(mm, data: np.ndarray, poff: np.ndarray, cap: np.ndarray):
         cap = cap.copy()
         cap[order] = size
     dst = np.cumsum(size) - size
-    staged = np.empty(int(size.sum()), np.uint8)
+    total = int(size.sum())
+    if into.shape[0] < total:
+        into = np.empty(total, np.uint8)
+    staged = into[:total]
     local = np.zeros(poff.shape[0], np.int64)
     local[order] = dst
     # cut where the file position has moved STAGE_SPAN on since the last drop; a pass touches
