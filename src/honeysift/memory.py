@@ -7,6 +7,9 @@ adds to it. ``malloc_trim`` returns the free pages (a no-op where glibc is absen
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 def _load_libc():
     try:
@@ -36,3 +39,20 @@ def freeze() -> None:
     import gc
 
     gc.freeze()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a step makes hundreds of thousands of small
+    objects that hold no reference cycles (the streams index entries): each of its full passes
+    walks every entry made so far, which made the export grow faster than the capture
+    (a 3 GB capture took 4.4x the 1 GB one's time). Reference counting still frees memory."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

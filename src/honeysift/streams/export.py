@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from honeysift.capture.reader import drop_pages
+from honeysift.memory import paused_gc
 from honeysift.streams import kernels
 from honeysift.streams.extract import DirectionStream, SegmentIndex
 from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD
@@ -179,6 +180,7 @@ def describe_directions(seg: SegmentIndex, flows) -> Directions:
     )
 
 
+@paused_gc()
 def export_streams(
     seg: SegmentIndex,
     flows: Directions | Any,
@@ -596,6 +598,7 @@ def _write(path: Path, st) -> None:
         os.close(fd)
 
 
+@paused_gc()
 def write_index(index: list[StreamIndexEntry], outdir: str | os.PathLike[str]) -> None:
     """index.csv and index.json of OUTDIR."""
     w = IndexWriter(Path(outdir))
