@@ -351,7 +351,7 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
             index = export_streams(
                 segments,
                 directions,
-                outdir or _scratch(),
+                outdir,
                 write_files=bool(outdir),
                 write_index=bool(outdir),
             )
@@ -367,12 +367,6 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
             click.echo(render_index(index, outdir))
         status = report_warnings(cap)
     sys.exit(status)
-
-
-def _scratch() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="honeysift-streams-")
 
 
 @main.command()

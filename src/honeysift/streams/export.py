@@ -184,7 +184,7 @@ def describe_directions(seg: SegmentIndex, flows) -> Directions:
 def export_streams(
     seg: SegmentIndex,
     flows: Directions | Any,
-    outdir: str | os.PathLike[str],
+    outdir: str | os.PathLike[str] | None,
     *,
     write_files: bool = True,
     write_index: bool = False,
@@ -198,8 +198,11 @@ def export_streams(
     the flow table or, to let the caller free it first, its :func:`describe_directions`.
     *write_index*: also write index.csv and index.json to OUTDIR (as :func:`write_index`
     does, batch by batch: the writer threads format each batch once it is hashed)."""
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    if outdir is None and (write_files or write_index):
+        raise ValueError("export_streams: give outdir to write files or the index")
+    out = Path(outdir or ".")
+    if write_files or write_index:
+        out.mkdir(parents=True, exist_ok=True)
     c = seg.c
     dirs = flows if isinstance(flows, Directions) else describe_directions(seg, flows)
     groups = dirs.groups
