@@ -112,7 +112,8 @@ def collect_segments(
             parts[k].append(col[k][sel])
         f = frames[sel]
         parts["frame"].append(f.astype(np.uint32) if f.size and int(f[-1]) < 2**32 else f)
-        extra.update((fr, cs.extra[fr]) for fr in f.tolist() if fr in cs.extra)
+        if cs.extra:
+            extra.update((fr, cs.extra[fr]) for fr in f.tolist() if fr in cs.extra)
     cols = {}
     for k in list(parts):
         v = parts.pop(k)  # free each part list as soon as it is joined
