@@ -287,25 +287,21 @@ def _reassemble_groups(
         at = np.int64(0)
         gaps = 0
         miss = np.int64(0)
-        for t in range(m):
-            a = ps[t]
+        for t in range(m + 1):  # the last round only closes a trailing gap
+            a = ps[t] if t < m else known_end
             if a > at:
                 gap_off[ngap_all] = w - w0
                 gap_len[ngap_all] = a - at
                 ngap_all += 1
                 gaps += 1
                 miss += a - at
+            if t == m:
+                break
             ln = pe[t] - a
             src = poff[s0 + pk[t]] + po[t]
             out[w : w + ln] = data[src : src + ln]
             w += ln
             at = a + ln
-        if known_end > at:
-            gap_off[ngap_all] = w - w0
-            gap_len[ngap_all] = known_end - at
-            ngap_all += 1
-            gaps += 1
-            miss += known_end - at
         c_len[g] = w - w0
         n_gaps[g] = gaps
         missing[g] = miss
