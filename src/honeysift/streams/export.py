@@ -249,35 +249,18 @@ def export_streams(
             if buf.shape[0] < need:
                 buf = np.empty(max(need, min(batch_bytes, int(capsum.sum()))), np.uint8)
             width = hi - lo
-            # per direction of the batch: content length, gaps, overlap facts
+            # per direction of the batch: content length, gaps, overlap facts, hashes
             length = [0] * width
             facts: list[tuple] = [()] * width
             gaps: list[list] = [[] for _ in range(width)]
             hashes: list[tuple[str, str]] = [("", "")] * width
             slow: dict[int, object] = {}
+            at: list[int] = []
+            cs: list[int] = []
             if sel.size:
-                r0, r1 = int(starts[sel[0]]), int(ends[sel[-1]])
-                staged, poff, cap = _stage(mm, data, c["poff"][r0:r1], c["cap"][r0:r1], stage_buf)
-                stage_buf = staged.base if staged.base is not None else staged
-                res = kernels.reassemble_groups(
-                    starts[sel] - r0, ends[sel] - r0, c["seq"][r0:r1], c["flags"][r0:r1],
-                    cap, c["wire"][r0:r1], poff, staged, buf,
-                )  # fmt: skip
-                del staged, poff, cap
-                at = (sel - lo).tolist()
-                cs, cl, ngap, gf = res[0].tolist(), res[1], res[2], res[7]
-                for i, n in zip(at, cl.tolist(), strict=True):
-                    length[i] = n
-                facts_k = zip(
-                    *(r.tolist() for r in (ngap, res[3], res[4], res[5], res[6])), strict=True
+                at, cs, stage_buf = _compiled_batch(
+                    c, mm, data, starts, ends, sel, lo, buf, stage_buf, length, facts, gaps
                 )
-                for i, f in zip(at, facts_k, strict=True):
-                    facts[i] = f
-                goff, glen = res[8].tolist(), res[9].tolist()
-                for a in np.flatnonzero(ngap).tolist():
-                    gaps[at[a]] = list(
-                        zip(goff[gf[a] : gf[a + 1]], glen[gf[a] : gf[a + 1]], strict=True)
-                    )
             for i in np.flatnonzero(~fast[lo:hi]).tolist():
                 st = seg.reassemble_group(gl[lo + i], mm, spill_threshold)
                 slow[i] = st
@@ -306,14 +289,36 @@ def export_streams(
                 if write_files and file[i] is not None:
                     _write(out / file[i], st)
                 st.discard()
-            jobs = (
-                [(batch[i], a, length[i]) for i, a in zip(at, cs, strict=True)] if sel.size else []
-            )
+            jobs = [(batch[i], a, length[i]) for i, a in zip(at, cs, strict=True)]
             writer.put(buf, jobs, batch)
     finally:
         del data
         writer.close()
     return index
+
+
+def _compiled_batch(c, mm, data, starts, ends, sel, lo, buf, stage_buf, length, facts, gaps):
+    """Directions *sel* (positions lo + i) through the compiled pass into *buf*: fills the
+    batch's *length*, *facts* and *gaps* lists at those positions; returns (positions, content
+    starts in *buf*, the staging buffer to reuse)."""
+    r0, r1 = int(starts[sel[0]]), int(ends[sel[-1]])
+    staged, poff, cap = _stage(mm, data, c["poff"][r0:r1], c["cap"][r0:r1], stage_buf)
+    stage_buf = staged.base if staged.base is not None else staged
+    res = kernels.reassemble_groups(
+        starts[sel] - r0, ends[sel] - r0, c["seq"][r0:r1], c["flags"][r0:r1], cap,
+        c["wire"][r0:r1], poff, staged, buf,
+    )  # fmt: skip
+    at = (sel - lo).tolist()
+    cs, cl, ngap, gf = res[0].tolist(), res[1], res[2], res[7]
+    for i, n in zip(at, cl.tolist(), strict=True):
+        length[i] = n
+    facts_k = zip(*(r.tolist() for r in (ngap, res[3], res[4], res[5], res[6])), strict=True)
+    for i, f in zip(at, facts_k, strict=True):
+        facts[i] = f
+    goff, glen = res[8].tolist(), res[9].tolist()
+    for a in np.flatnonzero(ngap).tolist():
+        gaps[at[a]] = list(zip(goff[gf[a] : gf[a + 1]], glen[gf[a] : gf[a + 1]], strict=True))
+    return at, cs, stage_buf
 
 
 class _Batch:
@@ -404,11 +409,15 @@ class _Writer:
             last = batch.pending <= 0
         if not last:
             return
-        if self.release is not None:
-            self.release(batch.buf)
-        batch.buf = None
-        if self.index is not None and self.error is None:
-            batch.text = index_text(batch.entries)
+        try:
+            if self.index is not None and self.error is None:
+                batch.text = index_text(batch.entries)
+        except BaseException as exc:  # noqa: BLE001 - raised by the main thread
+            self.error = exc
+        finally:  # never lost: the main thread may be waiting for the buffer
+            if self.release is not None:
+                self.release(batch.buf)
+            batch.buf = None
 
     def _run(self) -> None:
         while (job := self.q.get()) is not None:
