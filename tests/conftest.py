@@ -9,6 +9,7 @@ import pytest
 
 from honeysift.capture import kernels as capture_kernels
 from honeysift.flows import kernels as flow_kernels
+from honeysift.streams import kernels as stream_kernels
 
 # The compiled loops normally wait for a big capture (numba's import costs more than it saves on a
 # small capture). In-process tests run them on every size, so the corpus comparisons check the
@@ -16,6 +17,7 @@ from honeysift.flows import kernels as flow_kernels
 # CLI tests (subprocesses) run with the normal thresholds.
 capture_kernels.ALWAYS = True
 flow_kernels.ALWAYS = True
+stream_kernels.ALWAYS = True
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("HONEYSIFT_CORPUS", REPO.parent / "shared" / "corpus" / "zeek"))

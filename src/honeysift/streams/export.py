@@ -357,7 +357,7 @@ class _Writer:
         self.order: deque[_Batch] = deque()
         self.q: queue.Queue = queue.Queue(maxsize=self.THREADS)
         self.error: BaseException | None = None
-        self.native = kernels.native_io() is not None
+        self.native = kernels.wanted() and kernels.native_io() is not None
         self.threads = [
             threading.Thread(target=self._run, name=f"honeysift-streams-writer-{i}")
             for i in range(self.THREADS)

@@ -28,10 +28,15 @@ _FAR = 1 << 62
 _HALF = 1 << 31
 
 
+#: Tests set this to run the compiled passes on every size.
+ALWAYS = False
+
+
 def wanted() -> bool:
-    """Use the compiled bulk path? When numba is installed (the set-up costs ~0.5 s once, far
-    less than the per-direction Python it replaces as soon as there are a few thousand)."""
-    return AVAILABLE
+    """Use the compiled bulk path? As the capture reader decides (capture.kernels.wanted:
+    numba installed and a capture of 128 MB or more opened): on a small capture loading numba
+    (~0.5 s) costs more than the per-direction Python it replaces."""
+    return AVAILABLE and (ALWAYS or capture_kernels.wanted() or _JIT.done)
 
 
 def _wrap(x):
