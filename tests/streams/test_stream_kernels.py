@@ -190,3 +190,30 @@ def test_export_error_in_writer_thread_is_raised(corpus, tmp_path):
                 export.export_streams(seg, flows, out, write_index=True, batch_bytes=4096)
         finally:
             seg.close()
+
+
+@pytest.mark.parametrize("path", ["native", "hashlib", "python"])
+def test_export_does_not_follow_a_planted_symlink(corpus, tmp_path, monkeypatch, path):
+    """A symlink planted in the output directory under a stream's name is not followed (the
+    file it points to stays as it was) and the export stops with the error, whichever writer
+    runs: compiled libc calls, the threads' os/hashlib fallback, or the Python reassembler."""
+    if path == "hashlib":
+        monkeypatch.setattr(kernels, "native_io", lambda: None)
+    if path == "python":
+        monkeypatch.setattr(kernels, "wanted", lambda: False)
+    trace = corpus / "traces" / "http__get.pcap"
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me")
+    out = tmp_path / "out"
+    with honeysift.open(str(trace)) as cap:
+        flows = build_flows(cap, packet_flows=True)
+        seg = SegmentIndex(cap, flows.packet_flow, flows.packet_dir)
+        try:
+            name = export.export_streams(seg, flows, None, write_files=False)[0].file
+            out.mkdir()
+            (out / name).symlink_to(victim)
+            with pytest.raises(OSError):
+                export.export_streams(seg, flows, out)
+        finally:
+            seg.close()
+    assert victim.read_bytes() == b"keep me"
