@@ -18,7 +18,7 @@ import click
 
 from honeysift import __version__
 from honeysift.errors import HoneysiftError
-from honeysift.memory import freeze
+from honeysift.memory import freeze, space_collections
 from honeysift.safe_text import safe
 
 EXIT_DAMAGED = 1
@@ -36,6 +36,7 @@ def guarded(fn: Callable) -> Callable:
     @wraps(fn)
     def wrapper(*args, **kwargs):
         freeze()  # the imports so far are here for good: keep them out of the collector's way
+        space_collections()
         try:
             return fn(*args, **kwargs)
         except HoneysiftError as exc:
