@@ -217,3 +217,68 @@ def test_export_does_not_follow_a_planted_symlink(corpus, tmp_path, monkeypatch,
         finally:
             seg.close()
     assert victim.read_bytes() == b"keep me"
+
+
+def _simple_case(seed: int, sizes: list[int]) -> list[bool]:
+    """Random directions (every other one clean and in order, so both answers occur) through
+    the compiled and the numpy _simple_groups; asserts they agree, returns the answers."""
+    from honeysift.streams.extract import _simple_groups
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, list] = {"seq": [], "flags": [], "cap": [], "wire": []}
+    starts, ends = [], []
+    for k, n in enumerate(sizes):
+        if k % 2:
+            seq, flags, cap, wire, _ = _direction(rng, n)
+        else:  # in order, SYN first sometimes, pure ACKs inside or outside the data
+            s0 = int(rng.integers(0, 1 << 32))
+            lens = rng.integers(0, 30, n)
+            seq = (s0 + np.concatenate(([0], np.cumsum(lens)[:-1]))) & 0xFFFFFFFF
+            seq = seq + (rng.integers(0, 20, n) == 0) * rng.integers(-2, 3, n)
+            flags = np.where(lens > 0, 0x18, 0x10)
+            if rng.integers(0, 2):
+                flags[-1] |= 0x01  # a FIN last
+            cap = wire = lens
+        starts.append(len(cols["seq"]))
+        for name, v in zip(("seq", "flags", "cap", "wire"), (seq, flags, cap, wire), strict=True):
+            cols[name].extend(np.asarray(v).tolist())
+        ends.append(len(cols["seq"]))
+    c = {
+        "seq": np.asarray(cols["seq"], np.int64).astype(np.uint32),
+        "flags": np.asarray(cols["flags"], np.uint8),
+        "cap": np.asarray(cols["cap"], np.uint32),
+        "wire": np.asarray(cols["wire"], np.uint32),
+    }
+    s, e = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    got = kernels.simple_groups(s, e, c["seq"], c["flags"], c["cap"], c["wire"])
+    assert got.tolist() == _simple_groups(c, s, e).tolist()
+    return got.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_simple_groups_compiled_matches_numpy(seed, sizes):
+    """Which directions may be joined without the full reassembler: both passes agree."""
+    _simple_case(seed, sizes)
+
+
+def test_simple_groups_cases_meet_both_answers():
+    seen = set()
+    for seed in range(40):
+        seen.update(_simple_case(seed, [5, 12, 30, 3]))
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("trace", corpus_traces(), ids=trace_name)
+def test_simple_groups_compiled_matches_numpy_on_corpus(trace):
+    from honeysift.streams.extract import _simple_groups
+
+    with honeysift.open(str(trace)) as cap:
+        flows = build_flows(cap, packet_flows=True)
+        seg = SegmentIndex(cap, flows.packet_flow, flows.packet_dir)
+        c = seg.c
+        if not c["flow"].size:
+            return
+        got = seg.simple
+        assert got.tolist() == _simple_groups(c, seg.starts, seg.ends).tolist()
+        seg.close()

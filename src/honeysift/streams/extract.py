@@ -222,9 +222,14 @@ class SegmentIndex:
         on first use (the compiled bulk export does not need it)."""
         if self._simple is None:
             c = self.c
-            self._simple = (
-                _simple_groups(c, self.starts, self.ends) if c["flow"].size else np.zeros(0, bool)
-            )
+            if not c["flow"].size:
+                self._simple = np.zeros(0, bool)
+            elif kernels.wanted():
+                self._simple = kernels.simple_groups(
+                    self.starts, self.ends, c["seq"], c["flags"], c["cap"], c["wire"]
+                )
+            else:
+                self._simple = _simple_groups(c, self.starts, self.ends)
         return self._simple
 
     def groups_for(self, flows: Iterable[int] | None) -> np.ndarray:
