@@ -5,6 +5,11 @@ digits and ports to five (``172.016.134.191.01045-209.196.044.172.06667``), IPv6
 their compressed text form (``::1.00080-::1.44730``), a ``--VLAN`` suffix for tagged traffic and
 ``cN`` for the N-th later connection that reused the same addresses and ports. Only directions
 that carried data get a file, as with tcpflow.
+
+Two ways in: :func:`write_streams` takes any iterable of reassembled directions (the library's
+path); :func:`export_streams` does a whole segment index in bulk (the command's path:
+compiled reassembly in batches, files and hashes in writer threads, the index written as it
+goes; docs/streams.md says why each step is there).
 """
 
 from __future__ import annotations
