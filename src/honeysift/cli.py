@@ -48,6 +48,9 @@ def guarded(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             _err("interrupted")
             sys.exit(130)
+        except OSError as exc:  # the file system said no (disk full, permissions, a symlink)
+            _err(f"error: {exc}")
+            sys.exit(EXIT_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # usage errors: click prints them
         except Exception as exc:  # a bug of ours: say so in one line, keep the traceback opt-in

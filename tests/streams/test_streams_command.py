@@ -93,3 +93,20 @@ def test_group_prints_uniq_c(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip().startswith(("3 ", "1 "))]
     assert any(ln.split()[0] == "3" and ln.split()[2] == "4" for ln in lines)  # 3 x "SAME", 4 bytes
+
+
+def test_planted_symlink_is_a_clear_error(tmp_path: Path) -> None:
+    """A symlink under a stream's name in the output directory: exit status 2 and one line
+    naming the file system's refusal, not an internal error; the link's target is untouched."""
+    cap = tmp_path / "c.pcap"
+    wrpcap(str(cap), _conn(1000.0, 100, 5000, [b"GET / HTTP/1.0\r\n\r\n"], b"HELLO"))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "010.000.000.001.01234-010.000.000.002.00080").symlink_to(victim)
+    res = CliRunner().invoke(main, ["streams", str(cap), "-o", str(out)])
+    assert res.exit_code == 2
+    assert "error:" in res.output and "symbolic links" in res.output
+    assert "internal error" not in res.output
+    assert victim.read_bytes() == b"keep"
