@@ -282,3 +282,27 @@ def test_simple_groups_compiled_matches_numpy_on_corpus(trace):
         got = seg.simple
         assert got.tolist() == _simple_groups(c, seg.starts, seg.ends).tolist()
         seg.close()
+
+
+@pytest.mark.parametrize("trace", corpus_traces(), ids=trace_name)
+def test_bulk_export_writes_what_write_streams_writes(trace, tmp_path):
+    """The command's bulk path (names formatted as columns, compiled reassembly) and the
+    library's write_streams (names one by one, the Python reassembler; the path compared with
+    tcpflow's reference files in test_streams_vs_tcpflow) write the same files and index."""
+    from honeysift.streams.extract import iter_tcp_streams
+
+    with honeysift.open(str(trace)) as cap:
+        flows = build_flows(cap, packet_flows=True)
+        lib = export.write_streams(
+            iter_tcp_streams(cap, flows.packet_flow, flows.packet_dir), flows, tmp_path / "lib"
+        )
+        seg = SegmentIndex(cap, flows.packet_flow, flows.packet_dir)
+        try:
+            bulk = export.export_streams(seg, flows, tmp_path / "bulk")
+        finally:
+            seg.close()
+    assert [e.to_dict() for e in bulk] == [e.to_dict() for e in lib]
+    read = {}
+    for side in ("lib", "bulk"):
+        read[side] = {p.name: p.read_bytes() for p in (tmp_path / side).iterdir()}
+    assert read["bulk"] == read["lib"]
