@@ -232,9 +232,7 @@ def export_streams(
 
     seen: dict[str, int] = {}
     index: list[StreamIndexEntry] = []
-    if seg._map is None:
-        seg._map = seg.cap.open_map()
-    mm = seg._map
+    mm = seg.capture_map()
     data = np.frombuffer(mm, dtype=np.uint8)
     # buffers are reused: first touches of fresh memory cost more than the reassembly itself
     # on some machines (a page fault per 4 KiB, or a huge-page compaction); three rotate: one

@@ -192,13 +192,14 @@ class SegmentIndex:
     ) -> None:
         self.cap = cap
         c, self.extra = collect_segments(cap, packet_flow, packet_dir, flt, wanted, chunks)
-        if c["flow"].size:
-            order = _group_order(c)
+        key = c["flow"].astype(np.int64) * 2 + c["dir"]  # one key per direction
+        if key.size:
+            order = _group_order(key, c["frame"])
             for k in list(c):  # reorder one column at a time: one extra column of memory
                 c[k] = c[k][order]
+            key = key[order]
             del order
         self.c = c
-        key = c["flow"].astype(np.int64) * 2 + c["dir"]
         if key.size:
             bounds = np.flatnonzero(np.diff(key)) + 1
             self.starts = np.concatenate(([0], bounds))
@@ -261,11 +262,15 @@ class SegmentIndex:
         c = self.c
         if not c["flow"].size:
             return
-        # one map for the index's life (callers ask for one flow at a time as often as for
-        # thousands); _iter drops the pages it read from our resident set as it goes
+        # _iter drops the pages it read through the map from our resident set as it goes
+        yield from self._iter(flows, include_empty, spill_threshold, spill_dir, self.capture_map())
+
+    def capture_map(self):
+        """The capture's map, opened on first use and kept for the index's life (callers ask
+        for one flow at a time as often as for thousands); :meth:`close` unmaps it."""
         if self._map is None:
             self._map = self.cap.open_map()
-        yield from self._iter(flows, include_empty, spill_threshold, spill_dir, self._map)
+        return self._map
 
     def _budget(self, mm, nbytes: int, reads: int) -> None:
         """Pages read through the map stay ours until dropped (callers ask for many flows, and
@@ -337,12 +342,11 @@ class SegmentIndex:
         )
 
 
-def _group_order(c: dict[str, np.ndarray]) -> np.ndarray:
-    """Row order by (flow, direction, frame): rows are collected in capture order, so a stable
-    sort by flow * 2 + direction suffices (a counting sort when compiled)."""
-    key = c["flow"].astype(np.int64) * 2 + c["dir"]
-    if not np.all(c["frame"][1:] >= c["frame"][:-1]):
-        return np.lexsort((c["frame"], key))
+def _group_order(key: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Row order by (direction key, frame): rows are collected in capture order, so a stable
+    sort by the key suffices (a counting sort when compiled)."""
+    if not np.all(frame[1:] >= frame[:-1]):
+        return np.lexsort((frame, key))
     if kernels.wanted():
         return kernels.counting_order(key, int(key.max()) + 1)
     return np.argsort(key, kind="stable")
