@@ -124,9 +124,7 @@ def write_streams(
         name = None
         if st.length > 0:
             base = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1)
-            n = seen.get(base, 0)
-            seen[base] = n + 1
-            name = f"{base}c{n}" if n else base
+            name = _claim(seen, base)
             if write_files:
                 _write(out / name, st)
         index.append(
@@ -156,6 +154,14 @@ def write_streams(
         )
         st.discard()
     return index
+
+
+def _claim(seen: dict[str, int], base: str) -> str:
+    """The file name for the next direction named *base*: tcpflow's ``cN`` for the N-th reuse
+    of the same addresses and ports (*seen* counts the uses so far)."""
+    n = seen.get(base, 0)
+    seen[base] = n + 1
+    return f"{base}c{n}" if n else base
 
 
 @dataclass(slots=True)
@@ -275,10 +281,7 @@ def export_streams(
             # file names in direction order: the n-th reuse of a name gets "cN"
             file: list[str | None] = [None] * width
             for i in np.flatnonzero(np.asarray(length) > 0).tolist():
-                base = names[lo + i]
-                n = seen.get(base, 0)
-                seen[base] = n + 1
-                file[i] = f"{base}c{n}" if n else base
+                file[i] = _claim(seen, names[lo + i])
             batch = [
                 StreamIndexEntry(
                     file[i], uid[b], "resp" if d[b] else "orig", src[b], sport[b], dst[b],
@@ -453,12 +456,11 @@ class _Writer:
         at = np.fromiter((a for _, a, _ in jobs), np.int64, k)
         size = np.fromiter((n for _, _, n in jobs), np.int64, k)
         paths = [
-            None if self.prefix is None or e.file is None else self.prefix + e.file + "\0"
+            b"" if self.prefix is None or e.file is None else os.fsencode(self.prefix + e.file)
             for e, _, _ in jobs
         ]
-        text = "".join(p for p in paths if p is not None)
-        name = np.frombuffer(os.fsencode(text) or b"\0", np.uint8)
-        lens = np.fromiter((0 if p is None else len(os.fsencode(p)) for p in paths), np.int64, k)
+        name = np.frombuffer(b"".join(p + b"\0" for p in paths if p) or b"\0", np.uint8)
+        lens = np.fromiter((len(p) + 1 if p else 0 for p in paths), np.int64, k)
         name_at = np.where(lens > 0, np.cumsum(lens) - lens, -1)
         d5 = np.empty((k, 16), np.uint8)
         d256 = np.empty((k, 32), np.uint8)
