@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from honeysift.capture.table import address_ids, halves_to_addr
+from honeysift.capture.table import address_ids, halves_to_addr, ipv4_rows
 
 
 @dataclass
@@ -45,7 +45,7 @@ class AddressIds:
 
     def net_key(self) -> np.ndarray:
         """A /16 (IPv4) or /48 (IPv6) key per id: hosts next to each other share it."""
-        v4 = (self.hi == 0) & ((self.lo >> np.uint64(32)) == np.uint64(0xFFFF))
+        v4 = ipv4_rows(self.hi, self.lo)
         k4 = (self.lo & np.uint64(0xFFFFFFFF)) >> np.uint64(16)
         k6 = self.hi >> np.uint64(16)
         return np.where(v4, k4, k6 | np.uint64(1 << 63))

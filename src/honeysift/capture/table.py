@@ -57,6 +57,12 @@ IPF_DF = 0x2
 V4_MAPPED_HI = np.uint64(0)
 V4_MAPPED_LO_PREFIX = np.uint64(0x0000FFFF00000000)
 
+
+def ipv4_rows(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Which stored addresses are IPv4 (kept IPv4-mapped, ::ffff:a.b.c.d, in the halves)."""
+    return (hi == V4_MAPPED_HI) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+
+
 NO_VLAN = -1
 
 

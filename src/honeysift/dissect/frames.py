@@ -27,6 +27,7 @@ from honeysift.capture.table import (
     STATUS_NAMES,
     PacketTable,
     halves_to_addr,
+    ipv4_rows,
 )
 
 IP_PROTO = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP",
@@ -210,7 +211,7 @@ def _addr_col(hi: np.ndarray, lo: np.ndarray) -> Col:
     if hi.size == 0:
         return pa.array([], pa.string())
     hi, lo = hi.astype(np.uint64), lo.astype(np.uint64)
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    v4 = ipv4_rows(hi, lo)
     v4i = np.flatnonzero(v4)
     pieces: list[tuple[np.ndarray, Col]] = []
     if v4i.size:

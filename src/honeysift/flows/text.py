@@ -13,8 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from honeysift.capture.table import ipv4_rows
+
 _OCTETS = pa.array([str(i) for i in range(256)], pa.string())
-_V4_TAG = np.uint64(0xFFFF)
+#: "000".."255": tcpflow's zero-padded octets
+OCTETS_PADDED = pa.array([f"{i:03d}" for i in range(256)], pa.string())
 
 
 def address_strings(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
@@ -22,11 +25,11 @@ def address_strings(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
     dotted quads (built from four octet lookups), others through ``ipaddress`` once per
     distinct address."""
     n = len(hi)
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == _V4_TAG)
+    v4 = ipv4_rows(hi, lo)
     if v4.all():
-        return _dotted(lo)
+        return dotted(lo)
     i4, i6 = np.flatnonzero(v4), np.flatnonzero(~v4)
-    s4 = _dotted(lo[i4])
+    s4 = dotted(lo[i4])
     pairs = np.stack([hi[i6], lo[i6]], axis=1)
     uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
     names = [str(ipaddress.IPv6Address((int(h) << 64) | int(lw))) for h, lw in uniq.tolist()]
@@ -37,9 +40,10 @@ def address_strings(hi: np.ndarray, lo: np.ndarray) -> pa.Array:
     return pa.concat_arrays([s4, s6]).take(pa.array(pos))
 
 
-def _dotted(lo: np.ndarray) -> pa.Array:
+def dotted(lo: np.ndarray, octets: pa.Array = _OCTETS) -> pa.Array:
+    """IPv4 addresses (the low 32 bits of *lo*) as dotted quads of *octets* texts."""
     v = lo.astype(np.uint32)  # the low 32 bits hold the IPv4 address
-    parts = [_OCTETS.take(pa.array((v >> np.uint32(s)) & np.uint32(255))) for s in (24, 16, 8, 0)]
+    parts = [octets.take(pa.array((v >> np.uint32(s)) & np.uint32(255))) for s in (24, 16, 8, 0)]
     return pc.binary_join_element_wise(*parts, ".")
 
 

@@ -549,28 +549,17 @@ def _endpoints(num: dict[str, np.ndarray], fl: np.ndarray, resp: np.ndarray) -> 
 
 def _padded(hi: np.ndarray, lo: np.ndarray, text):
     """tcpflow's address text: IPv4 octets zero-padded to three digits (tcpflow_addr), IPv6
-    as it is."""
+    as it is (*text*: the addresses' plain text)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from honeysift.flows.text import _V4_TAG
+    from honeysift.capture.table import ipv4_rows
+    from honeysift.flows.text import OCTETS_PADDED, dotted
 
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == _V4_TAG)
+    v4 = ipv4_rows(hi, lo)
     if not v4.any():
         return text
-    v = lo.astype(np.uint32)
-    octets = [
-        _octets3().take(pa.array((v >> np.uint32(s)) & np.uint32(255))) for s in (24, 16, 8, 0)
-    ]
-    return pc.if_else(pa.array(v4), pc.binary_join_element_wise(*octets, "."), text)
-
-
-@lru_cache(maxsize=1)
-def _octets3():
-    """Three-digit octet texts "000".."255" as an Arrow array."""
-    import pyarrow as pa
-
-    return pa.array([f"{i:03d}" for i in range(256)], pa.string())
+    return pc.if_else(pa.array(v4), dotted(lo, OCTETS_PADDED), text)
 
 
 def _batches(capsum: np.ndarray, fast: np.ndarray, limit: int):
