@@ -5,8 +5,9 @@ Why: ``streams -o DIR`` reassembles every direction of every connection; through
 Python and numpy set-up on arrays of a few elements, which for 200,000 directions is most of
 the command's time. :func:`reassemble_groups` runs the same algorithm (the same policies,
 step by step: unwrapping, out-of-window segments, RST, keep-alives, offset 0, FIN limit, first
-copy wins, gaps) over a whole batch of directions, reading payloads from the capture map, and
-returns the content and the index facts (gaps, overlap counts, retransmitted bytes) as arrays.
+copy wins, gaps) over a whole batch of directions, reading payloads from a buffer (the
+batch's payloads, staged out of the capture map by export._stage), and returns the content and
+the index facts (gaps, overlap counts, retransmitted bytes) as arrays.
 The Python reassembler stays the reference and the library's record builder; tests compare
 the two on the corpus and on random segment sets.
 
@@ -370,7 +371,7 @@ def _hash_and_write(buf, at, size, name, name_at, flags, md5, sha256, c_open, c_
 
 def _simple_groups(starts, ends, seq, flags, cap, wire):
     """extract._simple_groups for each direction [starts[g], ends[g]), in one pass and without
-    its dozen segment-length temporaries (~300 MB at the 1 GB capture's size, on analyze's
+    its dozen segment-length temporaries (arrays as long as the segment table, on analyze's
     peak)."""
     ng = starts.shape[0]
     ok = np.ones(ng, np.bool_)
@@ -424,13 +425,10 @@ def _simple_groups(starts, ends, seq, flags, cap, wire):
 
 
 def _gather(data, src, size, out, dst):
-    """out[dst[i]:dst[i]+size[i]] = data[src[i]:src[i]+size[i]] for each i (bytes past the end
-    of *data* are left as they are)."""
-    end = data.shape[0]
+    """out[dst[i]:dst[i]+size[i]] = data[src[i]:src[i]+size[i]] for each i (the caller keeps
+    every range inside *data*: export._stage cuts sizes at the end of the file)."""
     for i in range(src.shape[0]):
         n = size[i]
-        if src[i] + n > end:
-            n = max(end - src[i], 0)
         out[dst[i] : dst[i] + n] = data[src[i] : src[i] + n]
 
 
@@ -514,6 +512,8 @@ def hash_and_write(buf, at, size, name, name_at, flags, d5, d256):
 
 
 def reassemble_groups(starts, ends, seq, flags, cap, wire, poff, data, out):
-    """See _reassemble_groups; *data* is the capture's bytes (a uint8 array over its map),
-    *out* a uint8 buffer at least as large as the directions' captured payload bytes."""
+    """See _reassemble_groups; *data* holds the payloads at the offsets *poff* (a uint8 array:
+    the staged bytes, or the capture's map), *out* a uint8 buffer at least as large as the
+    directions' captured payload bytes. Payload ranges past the end of *data* count as not
+    captured."""
     return _reassemble(starts, ends, seq, flags, cap, wire, poff, data, out, MAX_OVERLAP_RECORDS)
