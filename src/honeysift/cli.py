@@ -309,58 +309,16 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
       honeysift streams sotm27.pcap tcp port 139 -o tcp139/ --group
       honeysift streams sotm27.pcap 'port 6667' --json | jq -r .file
     """
-    import dataclasses
-
-    import numpy as np
-
-    from honeysift.capture.table import ST_NOT_IP
-    from honeysift.flows import build_flows
-    from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
     from honeysift.report.streams_text import render_groups, render_index
-    from honeysift.streams.export import (
-        describe_directions,
-        export_streams,
-        group_by_content,
-    )
-    from honeysift.streams.extract import ChunkSegments, SegmentIndex, chunk_segments, drain
+    from honeysift.streams.export import export_capture, group_by_content
 
     flt = _filter(filter_words)
     if not outdir and not group and not as_json:
         raise click.UsageError("give -o DIR to write the streams, or --group / --json to list them")
     progress = Progress("reassembling", enabled=True)
     with _open(capture, progress) as cap:
-        # only TCP makes streams, and no service guess is needed: a lighter flow table; the
-        # segments' columns are taken from the same decoded chunks (one pass over the capture)
-        parts: list[ChunkSegments] = []
-
-        def tcp_only():
-            for t in cap.chunks():
-                parts.append(chunk_segments(cap, t, flt))
-                # other protocols' rows are marked "not IP", which the flow builder skips: a
-                # copy of one column instead of the whole table (t.take cost ~0.5 s a GB)
-                other = np.where(t.proto == 6, t.status, ST_NOT_IP).astype(t.status.dtype)
-                yield dataclasses.replace(t, status=other)
-
-        flows = build_flows(
-            tcp_only(),
-            reader=cap.frame_bytes,
-            packet_flows=True,
-            tcp_timeout=ANALYSIS_TCP_TIMEOUT,
-            payload_service=False,
-        )
-        segments = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, chunks=drain(parts))
-        directions = describe_directions(segments, flows)
-        del flows  # the export needs only the directions' facts: free the flow table
-        try:
-            index = export_streams(
-                segments,
-                directions,
-                outdir,
-                write_files=bool(outdir),
-                write_index=bool(outdir),
-            )
-        finally:
-            segments.close()
+        written = bool(outdir)
+        index = export_capture(cap, outdir, flt, write_files=written, write_index=written)
         progress.done()
         if group:
             click.echo(render_groups(group_by_content(index)))

@@ -7,9 +7,10 @@ their compressed text form (``::1.00080-::1.44730``), a ``--VLAN`` suffix for ta
 that carried data get a file, as with tcpflow.
 
 Two ways in: :func:`write_streams` takes any iterable of reassembled directions (the library's
-path); :func:`export_streams` does a whole segment index in bulk (the command's path:
-compiled reassembly in batches, files and hashes in writer threads, the index written as it
-goes; docs/streams.md says why each step is there).
+path); :func:`export_streams` does a whole segment index in bulk (compiled reassembly in
+batches, files and hashes in writer threads, the index written as it goes), and
+:func:`export_capture` is the command's whole job around it (docs/streams.md says why each
+step is there).
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ import numpy as np
 from honeysift.capture.reader import drop_pages
 from honeysift.memory import paused_gc
 from honeysift.streams import kernels
-from honeysift.streams.extract import DirectionStream, SegmentIndex
+from honeysift.streams.extract import (
+    ChunkSegments,
+    DirectionStream,
+    SegmentIndex,
+    chunk_segments,
+    drain,
+)
 from honeysift.streams.tcp import DEFAULT_SPILL_THRESHOLD
 
 #: Content bytes reassembled per call of the compiled pass (one buffer of this size at most,
@@ -154,6 +161,55 @@ def write_streams(
         )
         st.discard()
     return index
+
+
+def export_capture(
+    cap,
+    outdir: str | os.PathLike[str] | None,
+    flt=None,
+    *,
+    write_files: bool = True,
+    write_index: bool = True,
+) -> list[StreamIndexEntry]:
+    """The whole ``honeysift streams`` job on an open capture: the flow table (which decides
+    what one connection is) and the segments' columns from one pass over the capture, then
+    :func:`export_streams`. *flt* (a compiled filter) selects the packets whose segments count;
+    the connections come from all TCP packets, with the analysis's TCP idle timeout
+    (pipeline.ANALYSIS_TCP_TIMEOUT: a quiet IRC session stays one connection), not
+    build_flows' default."""
+    import dataclasses
+
+    from honeysift.capture.table import ST_NOT_IP
+    from honeysift.flows import build_flows
+    from honeysift.pipeline import ANALYSIS_TCP_TIMEOUT
+
+    parts: list[ChunkSegments] = []
+
+    def tcp_only():
+        for t in cap.chunks():
+            parts.append(chunk_segments(cap, t, flt))
+            # other protocols' rows are marked "not IP", which the flow builder skips: a copy
+            # of one column instead of the whole table (t.take cost ~0.5 s a GB)
+            other = np.where(t.proto == 6, t.status, ST_NOT_IP).astype(t.status.dtype)
+            yield dataclasses.replace(t, status=other)
+
+    # only TCP makes streams, and no service guess is needed: a lighter flow table
+    flows = build_flows(
+        tcp_only(),
+        reader=cap.frame_bytes,
+        packet_flows=True,
+        tcp_timeout=ANALYSIS_TCP_TIMEOUT,
+        payload_service=False,
+    )
+    seg = SegmentIndex(cap, flows.packet_flow, flows.packet_dir, chunks=drain(parts))
+    directions = describe_directions(seg, flows)
+    del flows  # the export needs only the directions' facts: free the flow table
+    try:
+        return export_streams(
+            seg, directions, outdir, write_files=write_files, write_index=write_index
+        )
+    finally:
+        seg.close()
 
 
 def _claim(seen: dict[str, int], base: str) -> str:
