@@ -26,6 +26,7 @@ from honeysift.capture.table import (
     ST_OK,
     STATUS_NAMES,
     PacketTable,
+    address_ids,
     halves_to_addr,
     ipv4_rows,
 )
@@ -78,17 +79,26 @@ def conversations(t: PacketTable, server_ports: frozenset[int] = frozenset()) ->
     if rows.size == 0:
         z = np.zeros(0, np.int64)
         return Conversations(conv, index, from_client, z, z, z)
-    a = np.stack([t.src_hi[rows], t.src_lo[rows], t.sport[rows].astype(np.uint64)], 1)
-    b = np.stack([t.dst_hi[rows], t.dst_lo[rows], t.dport[rows].astype(np.uint64)], 1)
-    # side 0: (src, sport) is the lexicographically smaller endpoint
-    a_lt = (a[:, 0] < b[:, 0]) | (
-        (a[:, 0] == b[:, 0]) & ((a[:, 1] < b[:, 1]) | ((a[:, 1] == b[:, 1]) & (a[:, 2] <= b[:, 2])))
+    # endpoints as (address id, port) in one int64: address ids keep (hi, lo) order, so the
+    # comparisons and the sort below order endpoints as the (hi, lo, port) triples would
+    m = rows.size
+    ids, _, _ = address_ids(
+        np.concatenate([t.src_hi[rows], t.dst_hi[rows]]),
+        np.concatenate([t.src_lo[rows], t.dst_lo[rows]]),
     )
-    lo = np.where(a_lt[:, None], a, b)
-    hi = np.where(a_lt[:, None], b, a)
-    key = np.concatenate([t.proto[rows].astype(np.uint64)[:, None], lo, hi], 1)
-    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    inv = inv.ravel()
+    ea = (ids[:m] << 16) | t.sport[rows].astype(np.int64)
+    eb = (ids[m:] << 16) | t.dport[rows].astype(np.int64)
+    # side 0: (src, sport) is the smaller endpoint
+    a_lt = ea <= eb
+    k_lo = np.minimum(ea, eb)
+    k_hi = (t.proto[rows].astype(np.int64) << 56) | np.maximum(ea, eb)
+    srt = np.lexsort((k_lo, k_hi))  # stable: each key's first row comes first
+    ks_lo, ks_hi = k_lo[srt], k_hi[srt]
+    new = np.ones(m, bool)
+    new[1:] = (ks_lo[1:] != ks_lo[:-1]) | (ks_hi[1:] != ks_hi[:-1])
+    inv = np.empty(m, np.int64)
+    inv[srt] = np.cumsum(new) - 1
+    first = srt[new]  # the first row of each conversation, in key order
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
