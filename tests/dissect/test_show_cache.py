@@ -3,15 +3,22 @@ transaction id put back per frame) and the column-wise header formatting."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
 
+from honeysift import parallel
 from honeysift.capture.table import addr_to_halves, halves_to_addr
-from honeysift.dissect import app
+from honeysift.dissect import app, show_command
 from honeysift.dissect.frames import _addr_col, _rel_col
+from honeysift.report import show_text
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sotm27-mini.pcap"
 
 
 def _direct(kind: str, data: bytes) -> str:
@@ -95,3 +102,23 @@ def test_address_column_matches_per_value_text() -> None:
     hi = np.array([h for h, _ in halves], np.uint64)
     lo = np.array([lo for _, lo in halves], np.uint64)
     assert _addr_col(hi, lo).to_pylist() == [halves_to_addr(h, lo) for h, lo in halves]
+
+
+@pytest.mark.parametrize("args", [{"verbose": True}, {}, {"verbose": True, "hexdump": True}])
+def test_show_text_is_the_same_in_any_number_of_processes(
+    monkeypatch: pytest.MonkeyPatch, args: dict
+) -> None:
+    # small batches so the 2,553 frames of the example make many; the datagram records are
+    # decoded batch by batch in each process, the TCP ones before the children start
+    monkeypatch.setattr(show_text, "BATCH", 200)
+    monkeypatch.setattr(show_text, "HEX_BATCH", 200)
+    texts = []
+    for procs in ("1", "2", "3"):
+        monkeypatch.setenv(parallel.ENV, procs)
+        lines: list[str] = []
+        assert show_command(str(EXAMPLE), (), None, out=lines.append, **args) == 0
+        texts.append("\n".join(lines))
+    assert texts[0] == texts[1] == texts[2]
+    assert texts[0].count("\nFrame " if args else "\n") >= 2500
+    if args:
+        assert "NetBIOS Name Service" in texts[0] and "Server Message Block" in texts[0]

@@ -39,10 +39,29 @@ class Dissection:
     udp_cache: app.UdpCache = field(default_factory=app.UdpCache)
     #: conversations with capture gaps or out-of-order segments (placement may differ there)
     irregular: set[int] = field(default_factory=set)
+    #: rows whose datagram (UDP, ICMP) records are not decoded yet (``dissect(lazy=True)``)
+    pending: np.ndarray | None = None
+    _payload: Callable[[int], bytes] | None = None
 
     @property
     def first_ts_ns(self) -> int:
         return int(self.table.ts_ns[0]) if len(self.table) else 0
+
+    def payload(self, i: int) -> bytes:
+        """The transport payload of table row ``i`` (captured bytes only)."""
+        if self._payload is None:
+            self._payload = _payload_fn(self.table, self.mm)
+        return self._payload(i)
+
+    def decode_rows(self, rows: np.ndarray) -> None:
+        """Decode the datagram records of ``rows`` still pending (a no-op once decoded)."""
+        if self.pending is None:
+            return
+        rows = np.asarray(rows, np.int64)
+        rows = rows[self.pending[rows]]
+        if rows.size:
+            self.pending[rows] = False
+            _decode_datagrams(self, rows)
 
 
 def _file_map(cap) -> np.ndarray:
@@ -56,12 +75,12 @@ def _file_map(cap) -> np.ndarray:
 
 
 def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
-    off = (t.offset + t.payload_off.astype(np.int64)).tolist()
+    off = t.offset + t.payload_off.astype(np.int64)
     n = np.clip(
         np.minimum(t.payload_len.astype(np.int64), t.caplen.astype(np.int64) - t.payload_off),
         0,
         None,
-    ).tolist()
+    )
     reas = t.reassembled
     frames = t.frame
     extra = t.extra_payload
@@ -70,7 +89,8 @@ def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
     def payload(i: int) -> bytes:
         if reas[i]:
             return extra.get(int(frames[i]), b"")
-        return bytes(buf[off[i] : off[i] + n[i]])
+        o = int(off[i])
+        return bytes(buf[o : o + int(n[i])])
 
     return payload
 
@@ -78,8 +98,12 @@ def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
 SERVER_PORTS = frozenset(app.TCP_PORTS) | frozenset(app.UDP_PORTS)
 
 
-def dissect(cap, flt=None, *, decode: bool = True) -> Dissection:
-    """Read the capture, select rows with the capture filter, decode application records."""
+def dissect(cap, flt=None, *, decode: bool = True, lazy: bool = False) -> Dissection:
+    """Read the capture, select rows with the capture filter, decode application records.
+
+    ``lazy``: decode TCP records now (they need whole conversations) but datagram records
+    (UDP, ICMP) only when :meth:`Dissection.decode_rows` asks for them, so ``show`` decodes
+    each batch of frames where it renders it (in several processes)."""
     t = cap.packets()
     mm = _file_map(cap)
     if flt is not None and len(t):
@@ -90,44 +114,48 @@ def dissect(cap, flt=None, *, decode: bool = True) -> Dissection:
     convs = conversations(t, SERVER_PORTS)
     d = Dissection(cap, t, rows, convs, {}, mm)
     if decode and rows.size:
-        _decode(d, mask)
+        if lazy:
+            d.pending = mask
+        else:
+            _decode_datagrams(d, rows)
+        ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
+        _decode_tcp(d, mask, ok, d.payload)
     return d
 
 
-def _decode(d: Dissection, mask: np.ndarray) -> None:
+#: UDP decoders by name and a code per name (0: none)
+_UDP_KINDS = sorted(set(app.UDP_PORTS.values()))
+
+
+def _decode_datagrams(d: Dissection, rows: np.ndarray) -> None:
+    """UDP records (by port) and ICMP records of table ``rows``."""
     t, out = d.table, d.records
-    payload = _payload_fn(t, d.mm)
-    ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
-    plen = t.payload_len
+    ok = ((t.status[rows] == ST_OK) | t.reassembled[rows]) & (t.ip_version[rows] > 0)
+    proto = t.proto[rows]
     # -- UDP by port
-    sp, dp = t.sport, t.dport
-    udp = np.flatnonzero(mask & ok & (t.proto == 17) & (plen > 0))
+    udp = rows[ok & (proto == 17) & (t.payload_len[rows] > 0)]
+    sp, dp = t.sport[udp], t.dport[udp]
     kind_d = np.zeros(udp.size, np.int8)
-    names = sorted(set(app.UDP_PORTS.values()))
-    for port, k in app.UDP_PORTS.items():  # destination port first, as tshark's lookup
-        code = names.index(k) + 1
-        kind_d = np.where((kind_d == 0) & (dp[udp] == port), code, kind_d)
-    for port, k in app.UDP_PORTS.items():
-        code = names.index(k) + 1
-        kind_d = np.where((kind_d == 0) & (sp[udp] == port), code, kind_d)
+    for ports in (dp, sp):  # destination port first, as tshark's lookup
+        for port, k in app.UDP_PORTS.items():
+            code = _UDP_KINDS.index(k) + 1
+            kind_d = np.where((kind_d == 0) & (ports == port), code, kind_d)
     keep = kind_d > 0
     udp, kind_d = udp[keep], kind_d[keep]
     udp_cache = d.udp_cache
     frames = t.frame[udp].tolist()
     for i, fr, kc in zip(udp.tolist(), frames, kind_d.tolist(), strict=True):
-        out.setdefault(fr, []).append(udp_cache.record(names[kc - 1], payload(i)))
-    cache: dict[tuple[str, bytes], app.AppRecord] = {}
-    # -- ICMP
-    icm = np.flatnonzero(mask & ok & ((t.proto == 1) | (t.proto == 58)))
+        out.setdefault(fr, []).append(udp_cache.record(_UDP_KINDS[kc - 1], d.payload(i)))
+    # -- ICMP (records cached by content: probes repeat)
+    icm = rows[ok & ((proto == 1) | (proto == 58))]
+    cache = udp_cache.icmp
     for i, v in zip(icm.tolist(), t.ip_version[icm].tolist(), strict=True):
-        data = payload(i)
+        data = d.payload(i)
         key = ("icmp6" if v == 6 else "icmp", data)
         rec = cache.get(key)
         if rec is None:
             rec = cache[key] = _guard(lambda b=data, v6=v == 6: app.icmp_record(b, v6), "icmp")
         out.setdefault(int(t.frame[i]), []).append(rec)
-    # -- TCP conversations that have a displayed frame
-    _decode_tcp(d, mask, ok, payload)
 
 
 def _guard(make: Callable[[], app.AppRecord], what: str) -> app.AppRecord:
@@ -254,7 +282,9 @@ def show_command(
         raise HoneysiftError("-T fields needs at least one -e FIELD")
     write = out or _stdout_writer()
     with Capture(capture) as cap:
-        d = dissect(cap, flt)
+        # datagram records decoded batch by batch where the text is made (in parallel), unless
+        # a display filter or -T fields/json needs every frame's records first
+        d = dissect(cap, flt, lazy=mode == "text" and dflt is None)
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
             limit=limit,

@@ -259,6 +259,7 @@ class UdpCache:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, bytes], _UdpEntry] = {}
+        self.icmp: dict[tuple[str, bytes], AppRecord] = {}  # ICMP records by content
 
     def record(self, kind: str, data: bytes) -> AppRecord:
         ident: int | None = None

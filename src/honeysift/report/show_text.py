@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from honeysift.capture.table import halves_to_addr
 from honeysift.dissect import Dissection, app
 from honeysift.dissect.frames import FLAG_TEXT, _cat, _scatter, _str, header_text
+from honeysift.parallel import ordered_map
 from honeysift.protocols import dns, icmp, mssql, nbns, nbss
 from honeysift.report.hexdump import hexdump as _hexdump
 from honeysift.safe_text import safe
@@ -236,39 +237,47 @@ def render(
         yield from _json(d, rows)
         return
     cache: dict[int, str] = {}
-    t = d.table
     batch = HEX_BATCH if hexdump else BATCH
-    for s in range(0, rows.size, batch):
-        part = rows[s : s + batch]
-        n = part.size
-        hd = header_text(t, part, d.mm, d.first_ts_ns, d.convs, verbose)
-        frames = t.frame[part]
-        recs_of = d.records
-        hits = [(j, recs) for j, fr in enumerate(frames.tolist()) if (recs := recs_of.get(fr))]
-        idx = np.fromiter((j for j, _ in hits), np.int64, len(hits))
-        if hexdump:
-            off, cl = t.offset[part].tolist(), t.caplen[part].tolist()
-            dumps = pa.array(
-                [
-                    "\n".join(_hexdump(d.cap.frame_bytes(o, c)))
-                    for o, c in zip(off, cl, strict=True)
-                ],
-                pa.string(),
-            )
-            tail = _cat("\n", dumps, "\n\n")
-        else:
-            tail = "\n\n" if verbose else "\n"
-        if verbose:
-            sfx = [":" + ":".join(dict.fromkeys(r.proto for r in recs)) for _, recs in hits]
-            txt = ["\n" + "\n".join([_app_text(r, cache) for r in recs]) for _, recs in hits]
-            col = _cat(
-                hd.frame_block, "\n    [Protocols in frame: ", hd.stack,
-                _scatter(n, [(idx, pa.array(sfx, pa.string()))]), "]\n", hd.layers,
-                _scatter(n, [(idx, pa.array(txt, pa.string()))]), tail,
-            )  # fmt: skip
-        else:
-            col = _cat(_summary_col(d, hd, part, frames, hits, idx), tail)
-        yield _joined(col)[:-1]
+    starts = range(0, rows.size, batch)
+
+    def one(k: int) -> str:
+        part = rows[starts[k] : starts[k] + batch]
+        return _batch_text(d, part, verbose, hexdump, cache)
+
+    yield from ordered_map(one, len(starts))
+
+
+def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool,
+                cache: dict[int, str]) -> str:  # fmt: skip
+    """The text of one batch of frames (without the final newline)."""
+    t = d.table
+    n = part.size
+    d.decode_rows(part)
+    hd = header_text(t, part, d.mm, d.first_ts_ns, d.convs, verbose)
+    frames = t.frame[part]
+    recs_of = d.records
+    hits = [(j, recs) for j, fr in enumerate(frames.tolist()) if (recs := recs_of.get(fr))]
+    idx = np.fromiter((j for j, _ in hits), np.int64, len(hits))
+    if hexdump:
+        off, cl = t.offset[part].tolist(), t.caplen[part].tolist()
+        dumps = pa.array(
+            ["\n".join(_hexdump(d.cap.frame_bytes(o, c))) for o, c in zip(off, cl, strict=True)],
+            pa.string(),
+        )
+        tail = _cat("\n", dumps, "\n\n")
+    else:
+        tail = "\n\n" if verbose else "\n"
+    if verbose:
+        sfx = [":" + ":".join(dict.fromkeys(r.proto for r in recs)) for _, recs in hits]
+        txt = ["\n" + "\n".join([_app_text(r, cache) for r in recs]) for _, recs in hits]
+        col = _cat(
+            hd.frame_block, "\n    [Protocols in frame: ", hd.stack,
+            _scatter(n, [(idx, pa.array(sfx, pa.string()))]), "]\n", hd.layers,
+            _scatter(n, [(idx, pa.array(txt, pa.string()))]), tail,
+        )  # fmt: skip
+    else:
+        col = _cat(_summary_col(d, hd, part, frames, hits, idx), tail)
+    return _joined(col)[:-1]
 
 
 def _joined(col: pa.Array) -> str:

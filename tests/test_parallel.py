@@ -1,0 +1,88 @@
+"""honeysift.parallel: ordered results from forked children, and what happens when a child
+fails, dies or is abandoned."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from honeysift import parallel
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+def _text(i: int) -> str:
+    # non-ASCII text and a lone surrogate must cross the pipe unchanged
+    return f"item {i} \u2192 caf\u00e9 \udcff " + "x" * (i * 10_000)
+
+
+@pytest.mark.parametrize("procs", [1, 2, 3])
+def test_results_in_order(procs: int) -> None:
+    assert list(parallel.ordered_map(_text, 10, procs)) == [_text(i) for i in range(10)]
+
+
+def test_work_is_shared_out() -> None:
+    parent = os.getpid()
+    pids = list(parallel.ordered_map(lambda i: str(os.getpid()), 6, 2))
+    assert pids[0::2] == [str(parent)] * 3
+    assert len(set(pids[1::2])) == 1 and pids[1] != str(parent)
+
+
+def test_a_failing_child_item_is_redone_by_the_caller() -> None:
+    parent = os.getpid()
+
+    def fn(i: int) -> str:
+        if os.getpid() != parent and i == 3:
+            raise ValueError("only in the child")
+        return _text(i)
+
+    assert list(parallel.ordered_map(fn, 8, 2)) == [_text(i) for i in range(8)]
+    _no_children_left()
+
+
+def test_a_dead_child_costs_only_time() -> None:
+    parent = os.getpid()
+
+    def fn(i: int) -> str:
+        if os.getpid() != parent and i == 5:
+            os._exit(3)
+        return _text(i)
+
+    assert list(parallel.ordered_map(fn, 9, 2)) == [_text(i) for i in range(9)]
+    _no_children_left()
+
+
+def test_an_error_in_the_caller_is_raised_and_children_reaped() -> None:
+    def fn(i: int) -> str:
+        if i == 2:
+            raise KeyError(i)
+        return _text(i)
+
+    with pytest.raises(KeyError):
+        list(parallel.ordered_map(fn, 20, 2))
+    _no_children_left()
+
+
+def test_stopping_early_reaps_the_children() -> None:
+    it = parallel.ordered_map(_text, 50, 3)
+    assert next(it) == _text(0)
+    assert next(it) == _text(1)
+    it.close()
+    _no_children_left()
+
+
+def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(parallel.ENV, "1")
+    assert parallel.workers() == 1
+    monkeypatch.setenv(parallel.ENV, "3")
+    assert parallel.workers() == 3
+    monkeypatch.setenv(parallel.ENV, "many")
+    assert parallel.workers() == 1
+    monkeypatch.delenv(parallel.ENV)
+    assert 1 <= parallel.workers() <= parallel.MAX_WORKERS
+
+
+def _no_children_left() -> None:
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
