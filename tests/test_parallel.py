@@ -12,9 +12,11 @@ from honeysift import parallel
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
-def _text(i: int) -> str:
-    # non-ASCII text and a lone surrogate must cross the pipe unchanged
-    return f"item {i} \u2192 caf\u00e9 \udcff " + "x" * (i * 10_000)
+def _text(i: int) -> str | None:
+    # non-ASCII text and a lone surrogate must cross the pipe unchanged; None is a result
+    if i % 4 == 3:
+        return None
+    return "" if i % 4 == 2 else f"item {i} \u2192 caf\u00e9 \udcff " + "x" * (i * 10_000)
 
 
 @pytest.mark.parametrize("procs", [1, 2, 3])

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 ENV = "HONEYSIFT_WORKERS"
 MAX_WORKERS = 4
 _HEAD = struct.Struct("<q")  # result length in bytes; -1: the child failed on this item
+_NONE, _FAILED = -2, -1
 
 
 def workers() -> int:
@@ -46,7 +47,9 @@ def workers() -> int:
     return max(1, min(cores, MAX_WORKERS))
 
 
-def ordered_map(fn: Callable[[int], str], n: int, procs: int | None = None) -> Iterator[str]:
+def ordered_map(
+    fn: Callable[[int], str | None], n: int, procs: int | None = None
+) -> Iterator[str | None]:
     """``fn(0)``, ..., ``fn(n - 1)`` in order, computed by up to ``procs`` processes.
 
     ``fn`` must depend only on state made before the call (the children see a snapshot).
@@ -68,9 +71,9 @@ def ordered_map(fn: Callable[[int], str], n: int, procs: int | None = None) -> I
             slot = i % k
             ch = children.get(slot)
             if ch is not None:
-                text = _receive(ch[1])
-                if text is not None:
-                    yield text
+                got = _receive(ch[1])
+                if got is not _LOST:
+                    yield got
                     continue
                 _reap(children.pop(slot))  # failed or died: its items are done here
             yield fn(i)
@@ -81,7 +84,7 @@ def ordered_map(fn: Callable[[int], str], n: int, procs: int | None = None) -> I
             gc.unfreeze()
 
 
-def _spawn(fn: Callable[[int], str], n: int, k: int, slot: int) -> tuple[int, object] | None:
+def _spawn(fn: Callable[[int], str | None], n: int, k: int, slot: int) -> tuple[int, object] | None:
     try:
         r, w = os.pipe()
     except OSError:
@@ -99,12 +102,13 @@ def _spawn(fn: Callable[[int], str], n: int, k: int, slot: int) -> tuple[int, ob
             with os.fdopen(w, "wb", buffering=0) as out:
                 for i in range(slot, n, k):
                     try:
-                        data = fn(i).encode("utf-8", "surrogatepass")
+                        res = fn(i)
+                        data = b"" if res is None else res.encode("utf-8", "surrogatepass")
                     except BaseException:  # noqa: BLE001 - the caller redoes it and reports
-                        out.write(_HEAD.pack(-1))
+                        out.write(_HEAD.pack(_FAILED))
                         code = 1
                         break
-                    out.write(_HEAD.pack(len(data)))
+                    out.write(_HEAD.pack(_NONE if res is None else len(data)))
                     out.write(data)
         except BaseException:  # noqa: BLE001 - caller gone (broken pipe) or interrupted
             code = 1
@@ -113,21 +117,26 @@ def _spawn(fn: Callable[[int], str], n: int, k: int, slot: int) -> tuple[int, ob
     return pid, os.fdopen(r, "rb")
 
 
-def _receive(f) -> str | None:
-    """The next result from a child, or None if it failed or died."""
+_LOST = object()  # what _receive returns when the child failed or died
+
+
+def _receive(f) -> str | None | object:
+    """The next result from a child (``None`` is a result), or ``_LOST``."""
     try:
         head = f.read(_HEAD.size)
         if len(head) < _HEAD.size:
-            return None
+            return _LOST
         (size,) = _HEAD.unpack(head)
-        if size < 0:
+        if size == _NONE:
             return None
+        if size < 0:
+            return _LOST
         data = f.read(size)
         if len(data) < size:
-            return None
+            return _LOST
         return data.decode("utf-8", "surrogatepass")
     except (OSError, ValueError):
-        return None
+        return _LOST
 
 
 def _reap(child: tuple[int, object], kill: bool = False) -> None:

@@ -104,21 +104,39 @@ def test_address_column_matches_per_value_text() -> None:
     assert _addr_col(hi, lo).to_pylist() == [halves_to_addr(h, lo) for h, lo in halves]
 
 
-@pytest.mark.parametrize("args", [{"verbose": True}, {}, {"verbose": True, "hexdump": True}])
-def test_show_text_is_the_same_in_any_number_of_processes(
+SHOW_MODES = [
+    {"verbose": True},
+    {},
+    {"verbose": True, "hexdump": True},
+    {"display_filter": "nbns or smb", "verbose": True},
+    {"mode": "json"},
+    # mostly empty lines: a batch of one frame without the field is one empty line
+    {"mode": "fields", "fields": ["frame.number", "smb.file"], "batch": 1},
+]
+
+
+@pytest.mark.parametrize("args", SHOW_MODES)
+def test_show_output_is_the_same_in_any_number_of_processes(
     monkeypatch: pytest.MonkeyPatch, args: dict
 ) -> None:
     # small batches so the 2,553 frames of the example make many; the datagram records are
     # decoded batch by batch in each process, the TCP ones before the children start
-    monkeypatch.setattr(show_text, "BATCH", 200)
-    monkeypatch.setattr(show_text, "HEX_BATCH", 200)
+    args = dict(args)
+    batch = args.pop("batch", 200)
+    monkeypatch.setattr(show_text, "BATCH", batch)
+    monkeypatch.setattr(show_text, "HEX_BATCH", batch)
     texts = []
     for procs in ("1", "2", "3"):
         monkeypatch.setenv(parallel.ENV, procs)
         lines: list[str] = []
-        assert show_command(str(EXAMPLE), (), None, out=lines.append, **args) == 0
+        assert show_command(str(EXAMPLE), (), out=lines.append, **args) == 0
         texts.append("\n".join(lines))
     assert texts[0] == texts[1] == texts[2]
-    assert texts[0].count("\nFrame " if args else "\n") >= 2500
-    if args:
+    if args.get("display_filter"):
+        assert 20 < texts[0].count("\nFrame ") < 2500
+    elif args.get("verbose"):
+        assert texts[0].count("\nFrame ") == 2552  # the first has no newline before it
+    else:
+        assert texts[0].count("\n") == 2552  # one line per frame
+    if args.get("verbose"):
         assert "NetBIOS Name Service" in texts[0] and "Server Message Block" in texts[0]

@@ -282,3 +282,17 @@ def test_fuzz_after_valid_question(tail: bytes, flags: int) -> None:
     m = nbns.parse(msg + tail)
     assert str(m.questions[0].name) == "X<00>"
     m.tree().render()
+
+
+@given(st.binary(max_size=17))
+def test_name_text_rule(raw: bytes) -> None:
+    # printable ASCII kept, every other byte as <xx>, trailing spaces dropped, 15 bytes at most
+    # (the all-printable names take a shortcut; both must print the same)
+    want = "".join(chr(b) if 0x20 <= b <= 0x7E else f"<{b:02x}>" for b in raw[:15]).rstrip(" ")
+    assert nbns.netbios_name_text(raw) == want
+
+
+def test_name_text_examples() -> None:
+    assert nbns.netbios_name_text(b"HONEYPOT        ") == "HONEYPOT"
+    assert nbns.netbios_name_text(b"A\x7fB\x00") == "A<7f>B<00>"
+    assert nbns.netbios_name_text(b"\x01\x02__MSBROWSE__\x02\x01") == "<01><02>__MSBROWSE__<02>"

@@ -282,9 +282,8 @@ def show_command(
         raise HoneysiftError("-T fields needs at least one -e FIELD")
     write = out or _stdout_writer()
     with Capture(capture) as cap:
-        # datagram records decoded batch by batch where the text is made (in parallel), unless
-        # a display filter or -T fields/json needs every frame's records first
-        d = dissect(cap, flt, lazy=mode == "text" and dflt is None)
+        # datagram records are decoded batch by batch where the output is made (in parallel)
+        d = dissect(cap, flt, lazy=True)
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
             limit=limit,

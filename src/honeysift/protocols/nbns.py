@@ -86,6 +86,11 @@ F_RESPONSE, F_AA, F_TC, F_RD, F_RA, F_BROADCAST = 0x8000, 0x0400, 0x0200, 0x0100
 def netbios_name_text(raw: bytes) -> str:
     """The 15 name bytes as tshark prints them: printable kept, others ``<xx>``, trailing
     spaces dropped (the suffix byte is not included)."""
+    head = raw[:15]
+    if head.isascii():  # the common case: all printable ASCII (0x20-0x7e), decided in C
+        text = head.decode("ascii")
+        if text.isprintable():
+            return text.rstrip(" ")
     text = "".join(chr(b) if 0x20 <= b <= 0x7E else f"<{b:02x}>" for b in raw[:15])
     return text.rstrip(" ")
 

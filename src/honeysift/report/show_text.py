@@ -200,13 +200,10 @@ def _stack(base: str, recs: list[app.AppRecord]) -> str:
     return ":".join([base, *names]) if names else base
 
 
-def _selected(d: Dissection, display, limit: int | None) -> np.ndarray:
-    rows = d.rows
-    if display is None:
-        return rows if limit is None else rows[: max(limit, 0)]
-    ff = FrameFields(d)
+def _matching(ff: FrameFields, part: np.ndarray, display, limit: int | None) -> np.ndarray:
+    """The rows of ``part`` the display filter keeps (the first ``limit`` of them)."""
     keep: list[int] = []
-    for r in rows.tolist():
+    for r in part.tolist():
         if limit is not None and len(keep) >= limit:
             break
         if display(ff.at(r)):
@@ -226,25 +223,48 @@ def render(
 ) -> Iterator[str]:
     """Output chunks (each many frames, without the final newline).
 
-    The text of a batch of frames is built column-wise (pyarrow string arrays: header columns
-    from :func:`header_text`, the application text of the frames that have records) and joined
-    once; only frames with records, and ``-x`` dumps, go through Python per frame."""
-    rows = _selected(d, display, limit)
-    if mode == "fields":
-        yield from _fields(d, rows, fields or [])
-        return
-    if mode == "json":
-        yield from _json(d, rows)
-        return
+    Work goes batch by batch over the rows: the batch's datagram records are decoded
+    (:meth:`Dissection.decode_rows`), the display filter picks rows, and their text is made
+    column-wise (pyarrow string arrays: header columns from :func:`header_text`, the
+    application text of the frames that have records) and joined once; only frames with
+    records, ``-x`` dumps, ``-Y`` and ``-T fields|json`` go through Python per frame. Without
+    a frame limit the batches are shared out to one process per core
+    (:func:`honeysift.parallel.ordered_map`); with one (``-c N``) they run in order until N
+    frames are out."""
+    batch = HEX_BATCH if hexdump and mode == "text" else BATCH
+    rows = d.rows
+    ff = FrameFields(d) if display is not None or mode in ("fields", "json") else None
     cache: dict[int, str] = {}
-    batch = HEX_BATCH if hexdump else BATCH
+
+    def chunk(part: np.ndarray, left: int | None = None) -> tuple[str | None, int]:
+        """The text of the frames of ``part`` shown (None when none is: a chunk of one
+        frame can be the empty string, -T fields of absent fields)."""
+        d.decode_rows(part)
+        if display is not None:
+            part = _matching(ff, part, display, left)
+        elif left is not None:
+            part = part[:left]
+        if part.size == 0:
+            return None, 0
+        if mode == "fields":
+            return _fields(ff, part, fields or []), part.size
+        if mode == "json":
+            return _json(d, ff, part), part.size
+        return _batch_text(d, part, verbose, hexdump, cache), part.size
+
     starts = range(0, rows.size, batch)
-
-    def one(k: int) -> str:
-        part = rows[starts[k] : starts[k] + batch]
-        return _batch_text(d, part, verbose, hexdump, cache)
-
-    yield from ordered_map(one, len(starts))
+    if limit is None:
+        texts = ordered_map(lambda k: chunk(rows[starts[k] : starts[k] + batch])[0], len(starts))
+        yield from (text for text in texts if text is not None)
+        return
+    left = max(limit, 0)
+    for s in starts:
+        if left <= 0:
+            break
+        text, n = chunk(rows[s : s + batch], left)
+        left -= n
+        if text is not None:
+            yield text
 
 
 def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool,
@@ -329,26 +349,21 @@ def _app_text(rec: app.AppRecord, cache: dict[int, str]) -> str:
     return txt
 
 
-def _fields(d: Dissection, rows: np.ndarray, names: list[str]) -> Iterator[str]:
-    ff = FrameFields(d)
+def _fields(ff: FrameFields, rows: np.ndarray, names: list[str]) -> str:
     out: list[str] = []
     for r in rows.tolist():
         ff.at(r)
         out.append(
             "\t".join(",".join(field_text(n, v) for v in ff.get(n) if v is not None) for n in names)
         )
-        if len(out) >= BATCH:
-            yield "\n".join(out)
-            out = []
-    if out:
-        yield "\n".join(out)
+    return "\n".join(out)
 
 
-def _json(d: Dissection, rows: np.ndarray) -> Iterator[str]:
-    ff = FrameFields(d)
+def _json(d: Dissection, ff: FrameFields, rows: np.ndarray) -> str:
+    out: list[str] = []
+    t = d.table
     for r in rows.tolist():
         ff.at(r)
-        t = d.table
         obj = {
             "frame": int(t.frame[r]),
             "ts": int(t.ts_ns[r]) / 1e9,
@@ -369,4 +384,5 @@ def _json(d: Dissection, rows: np.ndarray) -> Iterator[str]:
             v = ff.get(name)
             if v:
                 obj[name] = v[0]
-        yield json.dumps(obj, default=str)
+        out.append(json.dumps(obj, default=str))
+    return "\n".join(out)
