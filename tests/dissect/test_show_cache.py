@@ -140,3 +140,30 @@ def test_show_output_is_the_same_in_any_number_of_processes(
         assert texts[0].count("\n") == 2552  # one line per frame
     if args.get("verbose"):
         assert "NetBIOS Name Service" in texts[0] and "Server Message Block" in texts[0]
+
+
+_STARTS = [b"", b"GET / HTTP/1.0\r\n", b"HTTP/1.1 200 OK\r\n", b":irc.example NOTICE AUTH :hi",
+           b"nick bot\r\n", b"ping :x\r\n", b"@time=1 :srv 001 me :hi", b"\x05\x00\x0b\x03\x10",
+           b"SSH-2.0-x\r\n", b"\xff\xfb\x01", b"error :closing"]  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(_STARTS), st.binary(max_size=40), st.sampled_from(_STARTS),
+       st.binary(max_size=40))  # fmt: skip
+def test_sniffing_prefilter_changes_no_answer(c0: bytes, c1: bytes, s0: bytes, s1: bytes) -> None:
+    from honeysift.protocols import http, irc
+
+    c, s = c0 + c1, s0 + s1
+    want = (
+        "http" if http.looks_like_http(c)
+        else "irc" if irc.looks_like_irc(c) or irc.looks_like_irc(s)
+        else "dcerpc" if app.looks_like_dcerpc(c)
+        else None
+    )  # fmt: skip
+    assert app.sniff_kind(c, s) == want
+    assert app.sniff_kind(c1, s1) == (
+        "http" if http.looks_like_http(c1)
+        else "irc" if irc.looks_like_irc(c1) or irc.looks_like_irc(s1)
+        else "dcerpc" if app.looks_like_dcerpc(c1)
+        else None
+    )  # fmt: skip

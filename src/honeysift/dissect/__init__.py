@@ -188,14 +188,12 @@ def _decode_tcp(d: Dissection, mask: np.ndarray, ok: np.ndarray, payload) -> Non
     if unknown:
         # first data segment of each direction of the other conversations: HTTP/IRC sniffing
         cand = data_rows[np.isin(c.conv[data_rows], np.asarray(unknown))]
-        firsts: dict[tuple[int, bool], int] = {}
-        for i, cid, fc in zip(
-            cand.tolist(), c.conv[cand].tolist(), c.from_client[cand].tolist(), strict=True
-        ):
-            firsts.setdefault((cid, fc), i)
+        side_key = c.conv[cand] * 2 + c.from_client[cand]
+        _, at = np.unique(side_key, return_index=True)  # first occurrence: rows are sorted
+        firsts = dict(zip(side_key[at].tolist(), cand[at].tolist(), strict=True))
         for cid in unknown:
-            a = firsts.get((cid, True))
-            b = firsts.get((cid, False))
+            a = firsts.get(cid * 2 + 1)
+            b = firsts.get(cid * 2)
             k = app.sniff_kind(payload(a) if a is not None else b"",
                                payload(b) if b is not None else b"")  # fmt: skip
             if k is None and (c.server_port[cid] in app.IRC_PORTS or c.client_port[cid] in

@@ -532,8 +532,22 @@ def _dns_tcp(d: Direction, out: Records) -> None:
 # ---- choosing what to decode -------------------------------------------------------------------
 
 
+def _sniff_first_bytes() -> frozenset[bytes]:
+    """Every first byte the three content tests below can accept (HTTP: a method or
+    ``HTTP/``; IRC: ``:``, ``@`` tags or a command word in either case; DCE/RPC: version 5)."""
+    words = [*http.METHODS, b"HTTP/", *irc.CLIENT_FIRST, *irc.SERVER_FIRST, b"PING", b"ERROR"]
+    firsts = {w[:1] for w in words} | {w[:1].lower() for w in irc.CLIENT_FIRST}
+    firsts |= {w[:1].lower() for w in (*irc.SERVER_FIRST, b"PING", b"ERROR")}
+    return frozenset(firsts | {b":", b"@", b"\x05"})
+
+
+_SNIFF_FIRST = _sniff_first_bytes()
+
+
 def sniff_kind(first_client: bytes, first_server: bytes) -> str | None:
     """Protocol of a conversation on an unexpected port, from its first bytes."""
+    if first_client[:1] not in _SNIFF_FIRST and first_server[:1] not in _SNIFF_FIRST:
+        return None  # SSH, telnet, binary protocols: no test below can match
     if http.looks_like_http(first_client):
         return "http"
     if irc.looks_like_irc(first_client) or irc.looks_like_irc(first_server):

@@ -485,8 +485,9 @@ def dcc_offer(msg: IrcMessage) -> DccOffer | None:
 
 
 # ---------------------------------------------------------------- detection
-_CLIENT_FIRST = (b"NICK", b"USER", b"PASS", b"CAP", b"SERVER", b"SERVICE")
-_SERVER_FIRST = (b"NOTICE", b"PING", b"ERROR", b"PRIVMSG", b"MODE", b"JOIN")
+#: first commands of a client's and a server's side (looks_like_irc; the sniffer's prefilter)
+CLIENT_FIRST = (b"NICK", b"USER", b"PASS", b"CAP", b"SERVER", b"SERVICE")
+SERVER_FIRST = (b"NOTICE", b"PING", b"ERROR", b"PRIVMSG", b"MODE", b"JOIN")
 
 
 def looks_like_irc(data: bytes) -> bool:
@@ -506,8 +507,8 @@ def looks_like_irc(data: bytes) -> bool:
         if len(parts) < 3 or not parts[0]:
             return False
         cmd = parts[1].upper()
-        return is_numeric(cmd) or cmd in _SERVER_FIRST
+        return is_numeric(cmd) or cmd in SERVER_FIRST
     cmd, sp, _ = first.partition(b" ")
     return bool(sp) and (
-        cmd.upper() in _CLIENT_FIRST or cmd.upper() in (b"PING", b"ERROR", b"NOTICE")
+        cmd.upper() in CLIENT_FIRST or cmd.upper() in (b"PING", b"ERROR", b"NOTICE")
     )
