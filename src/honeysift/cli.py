@@ -490,7 +490,8 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
     One summary line per frame like tshark; -V a protocol tree with the NetBIOS, SMB, DCE/RPC,
     HTTP, IRC, DNS, FTP and SQL Server decoders (a message spread over several TCP segments is
     shown at the frame that completes it); -x hex and ASCII. FILTER (tcpdump syntax) selects
-    frames; -Y filters on decoded fields (docs/protocols.md lists them).
+    frames; -Y filters on decoded fields (docs/protocols.md lists them). Uses one process per
+    core (at most 4; set HONEYSIFT_WORKERS=1 for one).
 
     \b
     Examples:
