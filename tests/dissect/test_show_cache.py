@@ -167,3 +167,19 @@ def test_sniffing_prefilter_changes_no_answer(c0: bytes, c1: bytes, s0: bytes, s
         else "dcerpc" if app.looks_like_dcerpc(c1)
         else None
     )  # fmt: skip
+
+
+def test_release_forgets_each_batch_and_changes_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from honeysift.capture.reader import Capture
+    from honeysift.dissect import dissect
+
+    monkeypatch.setattr(show_text, "BATCH", 300)
+    monkeypatch.setenv(parallel.ENV, "1")
+    texts = []
+    for release in (False, True):
+        with Capture(str(EXAMPLE)) as cap:
+            d = dissect(cap, lazy=True)
+            assert d.records  # TCP records are made before the batches
+            texts.append("\n".join(show_text.render(d, verbose=True, release=release)))
+            assert (not d.records) if release else len(d.records) > 100
+    assert texts[0] == texts[1]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from honeysift.capture.reader import drop_pages
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.dissect import app
 from honeysift.dissect.frames import Conversations, conversations
@@ -42,6 +43,7 @@ class Dissection:
     #: rows whose datagram (UDP, ICMP) records are not decoded yet (``dissect(lazy=True)``)
     pending: np.ndarray | None = None
     _payload: Callable[[int], bytes] | None = None
+    fmap: object = None  # the mmap behind ``mm`` (None without one)
 
     @property
     def first_ts_ns(self) -> int:
@@ -63,15 +65,24 @@ class Dissection:
             self.pending[rows] = False
             _decode_datagrams(self, rows)
 
+    def release_rows(self, rows: np.ndarray) -> None:
+        """Forget the records of ``rows``' frames and give back the capture pages read so
+        far (``show`` after writing a batch: memory stays flat through a big capture)."""
+        pop = self.records.pop
+        for fr in self.table.frame[rows].tolist():
+            pop(fr, None)
+        drop_pages(self.fmap)
 
-def _file_map(cap) -> np.ndarray:
-    path = getattr(getattr(cap, "source", None), "path", None)
+
+def _file_map(cap) -> tuple[np.ndarray, object]:
+    """The capture's bytes as an array over a read-only map, and the map (None if none)."""
     try:
-        if path and cap.size:
-            return np.memmap(path, dtype=np.uint8, mode="r")
+        if getattr(cap, "size", 0) and hasattr(cap, "open_map"):
+            m = cap.open_map()
+            return np.frombuffer(m, np.uint8), m
     except (OSError, ValueError):
         pass
-    return np.zeros(0, np.uint8)
+    return np.zeros(0, np.uint8), None
 
 
 def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
@@ -105,14 +116,14 @@ def dissect(cap, flt=None, *, decode: bool = True, lazy: bool = False) -> Dissec
     (UDP, ICMP) only when :meth:`Dissection.decode_rows` asks for them, so ``show`` decodes
     each batch of frames where it renders it (in several processes)."""
     t = cap.packets()
-    mm = _file_map(cap)
+    mm, fmap = _file_map(cap)
     if flt is not None and len(t):
         mask = np.asarray(flt.mask(t, cap.frame_bytes_at), bool)
     else:
         mask = np.ones(len(t), bool)
     rows = np.flatnonzero(mask)
     convs = conversations(t, SERVER_PORTS)
-    d = Dissection(cap, t, rows, convs, {}, mm)
+    d = Dissection(cap, t, rows, convs, {}, mm, fmap=fmap)
     if decode and rows.size:
         if lazy:
             d.pending = mask
@@ -120,6 +131,7 @@ def dissect(cap, flt=None, *, decode: bool = True, lazy: bool = False) -> Dissec
             _decode_datagrams(d, rows)
         ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
         _decode_tcp(d, mask, ok, d.payload)
+        drop_pages(fmap)  # the pages the reassembly read: in the page cache, not our memory
     return d
 
 
@@ -154,6 +166,8 @@ def _decode_datagrams(d: Dissection, rows: np.ndarray) -> None:
         key = ("icmp6" if v == 6 else "icmp", data)
         rec = cache.get(key)
         if rec is None:
+            if len(cache) >= udp_cache.MAX_ENTRIES:
+                cache.clear()
             rec = cache[key] = _guard(lambda b=data, v6=v == 6: app.icmp_record(b, v6), "icmp")
         out.setdefault(int(t.frame[i]), []).append(rec)
 
@@ -208,28 +222,44 @@ def _decode_tcp(d: Dissection, mask: np.ndarray, ok: np.ndarray, payload) -> Non
     key = c.conv[sel] * 2 + (~c.from_client[sel]).astype(np.int64)
     order = np.argsort(key, kind="stable")
     sel, key = sel[order], key[order]
-    groups = np.split(sel, np.flatnonzero(np.diff(key)) + 1)
-    by_conv: dict[int, list[app.Direction | None]] = {}
-    for g in groups:
-        cid, side = int(c.conv[g[0]]), int(not c.from_client[g[0]])
+    bounds = np.flatnonzero(np.diff(key)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, key.size]
+    ctx = smb2.Smb2Context()
+    # one conversation at a time (groups are in conversation order, client side first): its
+    # reassembled bytes are dropped once its records are made
+    pending: list[app.Direction | None] | None = None  # the sides of conversation ``cur``
+    cur = -1
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        g = sel[a:b]
+        cid, side = int(key[a] >> 1), int(key[a] & 1)
+        if cid != cur:
+            if pending is not None:
+                _conv_records(d, cur, kinds[cur], pending, ctx)
+            cur, pending = cid, None
         if not (t.payload_len[g] > 0).any():
-            continue
+            continue  # a conversation without data is not decoded
         dr = _guard_dir(t, g, payload)
         if dr is not None and _irregular(dr.stream):
             d.irregular.add(cid)
-        by_conv.setdefault(cid, [None, None])[side] = dr
-    ctx = smb2.Smb2Context()
-    for cid in sorted(by_conv):
-        client, server = by_conv[cid]
-        try:
-            app.tcp_records(kinds[cid], client, server, d.records, ctx, int(c.server_port[cid]))
-        except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
-            from honeysift.protocols.base import Node
+        if pending is None:
+            pending = [None, None]
+        pending[side] = dr
+    if pending is not None:
+        _conv_records(d, cur, kinds[cur], pending, ctx)
 
-            fr = int(t.frame[np.flatnonzero(c.conv == cid)[0]])
-            d.records.setdefault(fr, []).append(
-                app.AppRecord(kinds[cid], Node(f"[{kinds[cid]}: decoder failed: {exc!r}]"))
-            )
+
+def _conv_records(d: Dissection, cid: int, kind: str, dirs: list, ctx) -> None:
+    client, server = dirs
+    c = d.convs
+    try:
+        app.tcp_records(kind, client, server, d.records, ctx, int(c.server_port[cid]))
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
+        from honeysift.protocols.base import Node
+
+        fr = int(d.table.frame[np.flatnonzero(c.conv == cid)[0]])
+        d.records.setdefault(fr, []).append(
+            app.AppRecord(kind, Node(f"[{kind}: decoder failed: {exc!r}]"))
+        )
 
 
 def _irregular(st) -> bool:
@@ -284,7 +314,7 @@ def show_command(
         d = dissect(cap, flt, lazy=True)
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
-            limit=limit,
+            limit=limit, release=True,
         ):  # fmt: skip
             write(chunk)
         damaged = cap.damaged

@@ -71,6 +71,7 @@ class AppRecord:
     _fields: dict[str, list[Any]] | None = field(default=None, repr=False)
     make: Callable[[], Node] | None = field(default=None, repr=False)
     text_of: Callable[[], str] | None = field(default=None, repr=False)
+    _text: str | None = field(default=None, repr=False)
 
     @property
     def node(self) -> Node:
@@ -83,6 +84,14 @@ class AppRecord:
         if self._fields is None:
             self._fields = self.node.fields()
         return self._fields
+
+    def text(self) -> str:
+        """The ``-V`` text (kept: one record can sit on several frames, ICMP by content)."""
+        if self.text_of is not None:
+            return self.text_of()
+        if self._text is None:
+            self._text = render_text(self.node)
+        return self._text
 
 
 Records = dict[int, list[AppRecord]]
@@ -257,11 +266,16 @@ class UdpCache:
     anywhere in the datagram) or the header is incomplete. The tree of a frame is built from
     its own bytes only when asked for (``-T fields``, ``-Y``, ``-T json``)."""
 
+    #: distinct payloads kept; the cache starts again empty past this (bounded memory)
+    MAX_ENTRIES = 50_000
+
     def __init__(self) -> None:
         self.entries: dict[tuple[str, bytes], _UdpEntry] = {}
         self.icmp: dict[tuple[str, bytes], AppRecord] = {}  # ICMP records by content
 
     def record(self, kind: str, data: bytes) -> AppRecord:
+        if len(self.entries) >= self.MAX_ENTRIES:
+            self.entries.clear()
         ident: int | None = None
         key_data = data
         if (

@@ -220,6 +220,7 @@ def render(
     fields: list[str] | None = None,
     display=None,
     limit: int | None = None,
+    release: bool = False,
 ) -> Iterator[str]:
     """Output chunks (each many frames, without the final newline).
 
@@ -230,16 +231,23 @@ def render(
     records, ``-x`` dumps, ``-Y`` and ``-T fields|json`` go through Python per frame. Without
     a frame limit the batches are shared out to one process per core
     (:func:`honeysift.parallel.ordered_map`); with one (``-c N``) they run in order until N
-    frames are out."""
+    frames are out. ``release``: forget each batch's records once its text is made, so memory
+    does not grow with the output (the command's single pass; ``d`` is spent after it)."""
     batch = HEX_BATCH if hexdump and mode == "text" else BATCH
     rows = d.rows
     ff = FrameFields(d) if display is not None or mode in ("fields", "json") else None
-    cache: dict[int, str] = {}
 
     def chunk(part: np.ndarray, left: int | None = None) -> tuple[str | None, int]:
         """The text of the frames of ``part`` shown (None when none is: a chunk of one
         frame can be the empty string, -T fields of absent fields)."""
         d.decode_rows(part)
+        try:
+            return shown(part, left)
+        finally:
+            if release:
+                d.release_rows(part)
+
+    def shown(part: np.ndarray, left: int | None) -> tuple[str | None, int]:
         if display is not None:
             part = _matching(ff, part, display, left)
         elif left is not None:
@@ -250,7 +258,7 @@ def render(
             return _fields(ff, part, fields or []), part.size
         if mode == "json":
             return _json(d, ff, part), part.size
-        return _batch_text(d, part, verbose, hexdump, cache), part.size
+        return _batch_text(d, part, verbose, hexdump), part.size
 
     starts = range(0, rows.size, batch)
     if limit is None:
@@ -267,8 +275,7 @@ def render(
             yield text
 
 
-def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool,
-                cache: dict[int, str]) -> str:  # fmt: skip
+def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool) -> str:
     """The text of one batch of frames (without the final newline)."""
     t = d.table
     n = part.size
@@ -289,7 +296,7 @@ def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool,
         tail = "\n\n" if verbose else "\n"
     if verbose:
         sfx = [":" + ":".join(dict.fromkeys(r.proto for r in recs)) for _, recs in hits]
-        txt = ["\n" + "\n".join([_app_text(r, cache) for r in recs]) for _, recs in hits]
+        txt = ["\n" + "\n".join([r.text() for r in recs]) for _, recs in hits]
         col = _cat(
             hd.frame_block, "\n    [Protocols in frame: ", hd.stack,
             _scatter(n, [(idx, pa.array(sfx, pa.string()))]), "]\n", hd.layers,
@@ -337,16 +344,6 @@ def _summary_col(d: Dissection, hd, part, frames, hits, idx) -> pa.Array:
         pc.utf8_rpad(hd.src, 16), " ", pc.utf8_rpad(hd.dst, 16), " ", pc.utf8_rpad(proto, 8),
         " ", pc.utf8_lpad(_str(length), 6), " ", info,
     )  # fmt: skip
-
-
-def _app_text(rec: app.AppRecord, cache: dict[int, str]) -> str:
-    if rec.text_of is not None:
-        return rec.text_of()
-    key = id(rec)
-    txt = cache.get(key)
-    if txt is None:
-        txt = cache[key] = app.render_text(rec.node)
-    return txt
 
 
 def _fields(ff: FrameFields, rows: np.ndarray, names: list[str]) -> str:
