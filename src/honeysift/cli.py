@@ -19,6 +19,7 @@ import click
 from honeysift import __version__
 from honeysift.errors import HoneysiftError
 from honeysift.memory import freeze, space_collections
+from honeysift.progress import Progress
 from honeysift.safe_text import safe
 
 EXIT_DAMAGED = 1
@@ -77,29 +78,6 @@ def report_warnings(cap) -> int:
     for w in cap.warnings:
         _err(f"warning: {cap.name}: {w}")
     return EXIT_DAMAGED if cap.damaged else 0
-
-
-class Progress:
-    """Progress on stderr when it is a terminal and the file is big enough to be worth it."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
-        self._last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < (64 << 20):
-            return
-        pct = int(100 * done / max(total, 1))
-        if pct != self._last:
-            self._last = pct
-            sys.stderr.write(f"\r{self.label}: {pct:3d}% of {total / 1e6:,.0f} MB")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled and self._last >= 0:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
 
 
 def _filter(words: tuple[str, ...]):
@@ -504,9 +482,11 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
     if mode == "fields" and not fields:
         raise click.UsageError("-T fields needs at least one -e FIELD")
     # show_command writes to stdout itself: click.echo's ANSI scan of each ~10 MB chunk cost
-    # 0.13 s per 100k frames of -V, and packet text is escaped by safe() already
-    sys.exit(
-        show_command(
+    # 0.13 s per 100k frames of -V, and packet text is escaped by safe() already. Progress
+    # only when the output goes elsewhere than the terminal (there, the output is the progress)
+    progress = Progress("reading", enabled=not sys.stdout.isatty())
+    try:
+        status = show_command(
             capture,
             filter_words,
             display_filter,
@@ -515,8 +495,11 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
             mode,
             fields,
             limit,
+            progress=progress,
         )
-    )
+    finally:
+        progress.done()
+    sys.exit(status)
 
 
 @main.command()

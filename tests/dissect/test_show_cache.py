@@ -183,3 +183,34 @@ def test_release_forgets_each_batch_and_changes_no_text(monkeypatch: pytest.Monk
             texts.append("\n".join(show_text.render(d, verbose=True, release=release)))
             assert (not d.records) if release else len(d.records) > 100
     assert texts[0] == texts[1]
+
+
+class _Progress:
+    """Records what show_command reports (the CLI's Progress prints it on a terminal)."""
+
+    def __init__(self) -> None:
+        self.label = "reading"
+        self.calls: list[tuple[str, int, int]] = []
+        self.cleared = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((self.label, done, total))
+
+    def phase(self, label: str) -> None:
+        self.label = label
+
+    def done(self) -> None:
+        self.cleared += 1
+
+
+def test_show_reports_progress_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(show_text, "BATCH", 500)
+    p = _Progress()
+    assert show_command(str(EXAMPLE), (), None, True, out=lambda s: None, progress=p) == 0
+    steps = list(dict.fromkeys(label for label, _, _ in p.calls))
+    assert steps == ["reading", "decoding TCP", "writing"]
+    size = EXAMPLE.stat().st_size
+    assert all(0 <= done <= total == size for _, done, total in p.calls)
+    assert p.calls[-1] == ("writing", size, size)  # 2,553 frames: 6 batches, the last at 100 %
+    assert sum(1 for label, _, _ in p.calls if label == "writing") == 6
+    assert p.cleared >= 1  # the line is gone before any warning is printed

@@ -21,6 +21,7 @@ from honeysift.capture.reader import drop_pages
 from honeysift.capture.table import ST_OK, PacketTable
 from honeysift.dissect import app
 from honeysift.dissect.frames import Conversations, conversations
+from honeysift.progress import Progress
 from honeysift.protocols import smb2
 
 __all__ = ["Dissection", "dissect", "show_command"]
@@ -109,7 +110,9 @@ def _payload_fn(t: PacketTable, mm: np.ndarray) -> Callable[[int], bytes]:
 SERVER_PORTS = frozenset(app.TCP_PORTS) | frozenset(app.UDP_PORTS)
 
 
-def dissect(cap, flt=None, *, decode: bool = True, lazy: bool = False) -> Dissection:
+def dissect(
+    cap, flt=None, *, decode: bool = True, lazy: bool = False, progress: Progress | None = None
+) -> Dissection:
     """Read the capture, select rows with the capture filter, decode application records.
 
     ``lazy``: decode TCP records now (they need whole conversations) but datagram records
@@ -130,7 +133,9 @@ def dissect(cap, flt=None, *, decode: bool = True, lazy: bool = False) -> Dissec
         else:
             _decode_datagrams(d, rows)
         ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
-        _decode_tcp(d, mask, ok, d.payload)
+        if progress is not None:
+            progress.phase("decoding TCP")
+        _decode_tcp(d, mask, ok, d.payload, progress)
         drop_pages(fmap)  # the pages the reassembly read: in the page cache, not our memory
     return d
 
@@ -181,7 +186,9 @@ def _guard(make: Callable[[], app.AppRecord], what: str) -> app.AppRecord:
         return app.AppRecord(what, Node(f"[{what}: decoder failed: {type(exc).__name__}]"))
 
 
-def _decode_tcp(d: Dissection, mask: np.ndarray, ok: np.ndarray, payload) -> None:
+def _decode_tcp(
+    d: Dissection, mask: np.ndarray, ok: np.ndarray, payload, progress: Progress | None = None
+) -> None:
     t, c = d.table, d.convs
     tcp = ok & (t.proto == 6) & (c.conv >= 0)
     shown = np.unique(c.conv[tcp & mask])
@@ -229,9 +236,12 @@ def _decode_tcp(d: Dissection, mask: np.ndarray, ok: np.ndarray, payload) -> Non
     # reassembled bytes are dropped once its records are made
     pending: list[app.Direction | None] | None = None  # the sides of conversation ``cur``
     cur = -1
+    size = int(getattr(d.cap, "size", 0) or 0)
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         g = sel[a:b]
         cid, side = int(key[a] >> 1), int(key[a] & 1)
+        if progress is not None:
+            progress(size * a // max(key.size, 1), size)  # share of the segments done
         if cid != cur:
             if pending is not None:
                 _conv_records(d, cur, kinds[cur], pending, ctx)
@@ -286,6 +296,7 @@ def show_command(
     fields: Iterable[str] = (),
     limit: int | None = None,
     out: Callable[[str], object] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Run ``honeysift show``: write the lines with ``out`` (default stdout); return the status.
 
@@ -309,16 +320,18 @@ def show_command(
 
         raise HoneysiftError("-T fields needs at least one -e FIELD")
     write = out or _stdout_writer()
-    with Capture(capture) as cap:
+    with Capture(capture, progress=progress) as cap:
         # datagram records are decoded batch by batch where the output is made (in parallel)
-        d = dissect(cap, flt, lazy=True)
+        d = dissect(cap, flt, lazy=True, progress=progress)
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
-            limit=limit, release=True,
+            limit=limit, release=True, progress=progress,
         ):  # fmt: skip
             write(chunk)
         damaged = cap.damaged
         warnings = list(cap.warnings)
+    if progress is not None:
+        progress.done()  # its line cleared before the warnings
     for w in warnings:
         sys.stderr.write(f"honeysift: warning: {capture}: {w}\n")
     return 1 if damaged else 0

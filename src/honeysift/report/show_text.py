@@ -19,6 +19,7 @@ from honeysift.capture.table import halves_to_addr
 from honeysift.dissect import Dissection, app
 from honeysift.dissect.frames import FLAG_TEXT, _cat, _scatter, _str, header_text
 from honeysift.parallel import ordered_map
+from honeysift.progress import Progress
 from honeysift.protocols import dns, icmp, mssql, nbns, nbss
 from honeysift.report.hexdump import hexdump as _hexdump
 from honeysift.safe_text import safe
@@ -221,6 +222,7 @@ def render(
     display=None,
     limit: int | None = None,
     release: bool = False,
+    progress: Progress | None = None,
 ) -> Iterator[str]:
     """Output chunks (each many frames, without the final newline).
 
@@ -232,7 +234,8 @@ def render(
     a frame limit the batches are shared out to one process per core
     (:func:`honeysift.parallel.ordered_map`); with one (``-c N``) they run in order until N
     frames are out. ``release``: forget each batch's records once its text is made, so memory
-    does not grow with the output (the command's single pass; ``d`` is spent after it)."""
+    does not grow with the output (the command's single pass; ``d`` is spent after it).
+    ``progress`` hears of each batch written (as a share of the capture's size)."""
     batch = HEX_BATCH if hexdump and mode == "text" else BATCH
     rows = d.rows
     ff = FrameFields(d) if display is not None or mode in ("fields", "json") else None
@@ -261,9 +264,16 @@ def render(
         return _batch_text(d, part, verbose, hexdump), part.size
 
     starts = range(0, rows.size, batch)
+    size = int(getattr(d.cap, "size", 0) or 0)
+    if progress is not None:
+        progress.phase("writing")
     if limit is None:
         texts = ordered_map(lambda k: chunk(rows[starts[k] : starts[k] + batch])[0], len(starts))
-        yield from (text for text in texts if text is not None)
+        for k, text in enumerate(texts):
+            if progress is not None:
+                progress(size * (k + 1) // len(starts), size)
+            if text is not None:
+                yield text
         return
     left = max(limit, 0)
     for s in starts:
