@@ -12,10 +12,12 @@ from honeysift import parallel
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
-def _text(i: int) -> str | None:
-    # non-ASCII text and a lone surrogate must cross the pipe unchanged; None is a result
+def _text(i: int) -> str | bytes | None:
+    # non-ASCII text and a lone surrogate must cross the pipe unchanged; None and bytes too
     if i % 4 == 3:
         return None
+    if i % 5 == 4:
+        return bytes(range(256)) * (i * 100)
     return "" if i % 4 == 2 else f"item {i} \u2192 caf\u00e9 \udcff " + "x" * (i * 10_000)
 
 

@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterator
 #: at most :data:`MAX_WORKERS`).
 ENV = "HONEYSIFT_WORKERS"
 MAX_WORKERS = 4
-_HEAD = struct.Struct("<q")  # result length in bytes; -1: the child failed on this item
-_NONE, _FAILED = -2, -1
+_HEAD = struct.Struct("<qB")  # result length in bytes, and its kind:
+_STR, _BYTES, _NONE, _FAILED = 0, 1, 2, 3  # text, bytes, None; the child failed on this item
+
+Result = str | bytes | None
 
 
 def workers() -> int:
@@ -47,10 +49,9 @@ def workers() -> int:
     return max(1, min(cores, MAX_WORKERS))
 
 
-def ordered_map(
-    fn: Callable[[int], str | None], n: int, procs: int | None = None
-) -> Iterator[str | None]:
-    """``fn(0)``, ..., ``fn(n - 1)`` in order, computed by up to ``procs`` processes.
+def ordered_map(fn: Callable[[int], Result], n: int, procs: int | None = None) -> Iterator[Result]:
+    """``fn(0)``, ..., ``fn(n - 1)`` (text, bytes or None) in order, computed by up to ``procs``
+    processes.
 
     ``fn`` must depend only on state made before the call (the children see a snapshot).
     Closing the iterator early stops and reaps the children."""
@@ -84,7 +85,7 @@ def ordered_map(
             gc.unfreeze()
 
 
-def _spawn(fn: Callable[[int], str | None], n: int, k: int, slot: int) -> tuple[int, object] | None:
+def _spawn(fn: Callable[[int], Result], n: int, k: int, slot: int) -> tuple[int, object] | None:
     try:
         r, w = os.pipe()
     except OSError:
@@ -99,17 +100,19 @@ def _spawn(fn: Callable[[int], str | None], n: int, k: int, slot: int) -> tuple[
         code = 0
         try:
             os.close(r)
-            with os.fdopen(w, "wb", buffering=0) as out:
+            with os.fdopen(w, "wb") as out:  # buffered: it writes all of a big result
                 for i in range(slot, n, k):
                     try:
                         res = fn(i)
-                        data = b"" if res is None else res.encode("utf-8", "surrogatepass")
+                        kind = _NONE if res is None else _BYTES if isinstance(res, bytes) else _STR
+                        data = res.encode("utf-8", "surrogatepass") if kind == _STR else res or b""
                     except BaseException:  # noqa: BLE001 - the caller redoes it and reports
-                        out.write(_HEAD.pack(_FAILED))
+                        out.write(_HEAD.pack(0, _FAILED))
                         code = 1
                         break
-                    out.write(_HEAD.pack(_NONE if res is None else len(data)))
+                    out.write(_HEAD.pack(len(data), kind))
                     out.write(data)
+                    out.flush()
         except BaseException:  # noqa: BLE001 - caller gone (broken pipe) or interrupted
             code = 1
         os._exit(code)
@@ -120,21 +123,21 @@ def _spawn(fn: Callable[[int], str | None], n: int, k: int, slot: int) -> tuple[
 _LOST = object()  # what _receive returns when the child failed or died
 
 
-def _receive(f) -> str | None | object:
+def _receive(f) -> Result | object:
     """The next result from a child (``None`` is a result), or ``_LOST``."""
     try:
         head = f.read(_HEAD.size)
         if len(head) < _HEAD.size:
             return _LOST
-        (size,) = _HEAD.unpack(head)
-        if size == _NONE:
+        size, kind = _HEAD.unpack(head)
+        if kind == _NONE:
             return None
-        if size < 0:
+        if kind not in (_STR, _BYTES) or size < 0:
             return _LOST
         data = f.read(size)
         if len(data) < size:
             return _LOST
-        return data.decode("utf-8", "surrogatepass")
+        return data if kind == _BYTES else data.decode("utf-8", "surrogatepass")
     except (OSError, ValueError):
         return _LOST
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
 
+import honeysift.dissect as dissect_mod
 from honeysift import parallel
 from honeysift.capture.table import addr_to_halves, halves_to_addr
 from honeysift.dissect import app, show_command
@@ -123,6 +124,7 @@ def test_show_output_is_the_same_in_any_number_of_processes(
     # decoded batch by batch in each process, the TCP ones before the children start
     args = dict(args)
     batch = args.pop("batch", 200)
+    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)  # TCP decoding in shares too
     monkeypatch.setattr(show_text, "BATCH", batch)
     monkeypatch.setattr(show_text, "HEX_BATCH", batch)
     texts = []
@@ -214,3 +216,42 @@ def test_show_reports_progress_per_step(monkeypatch: pytest.MonkeyPatch) -> None
     assert p.calls[-1] == ("writing", size, size)  # 2,553 frames: 6 batches, the last at 100 %
     assert sum(1 for label, _, _ in p.calls if label == "writing") == 6
     assert p.cleared >= 1  # the line is gone before any warning is printed
+
+
+def test_tcp_shares_keep_smb_in_the_caller_and_cover_every_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from honeysift.capture.reader import Capture
+
+    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)
+    monkeypatch.setenv(parallel.ENV, "3")
+    seen = []
+    real = dissect_mod._partition
+    monkeypatch.setattr(dissect_mod, "_partition", lambda *a: seen.append((a[1], real(*a))) or
+                        seen[-1][1])  # fmt: skip
+    with Capture(str(EXAMPLE)) as cap:
+        dissect_mod.dissect(cap, lazy=True, share=frozenset({"text"}))
+    plan, parts = seen[0]
+    assert len(parts) == 3
+    assert (np.sum(parts, axis=0) == 1).all()  # each group decoded exactly once
+    gkind = [plan.kinds[int(k >> 1)] for k in plan.key[plan.starts]]
+    assert all(parts[0][j] for j, k in enumerate(gkind) if k == "smb")
+    assert {"smb", "http", "irc"} <= set(gkind)
+    assert parts[1].any() and parts[2].any()
+
+
+@pytest.mark.parametrize("mode", [{"verbose": True}, {"mode": "json"}])
+def test_corpus_output_is_the_same_with_tcp_in_shares(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, mode: dict
+) -> None:
+    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)
+    from tests.conftest import corpus_traces
+
+    for trace in corpus_traces():
+        texts = []
+        for procs in ("1", "2"):
+            monkeypatch.setenv(parallel.ENV, procs)
+            lines: list[str] = []
+            show_command(str(trace), (), out=lines.append, **mode)
+            texts.append("\n".join(lines))
+        assert texts[0] == texts[1], trace.name
