@@ -5,7 +5,7 @@
     python benchmarks/bench_show.py /tmp/slice100k.pcap --runs 3
 
 Prints both times and the ratio (the show issue asks for tshark >= 10x slower; on the 100k
-slice we reach about 1.8x, see benchmarks/results/show_100k.md). Also times the summary-line
+slice we reach about 2x, see benchmarks/results/show_100k.md). Also times the summary-line
 mode (``show`` without ``-V``) and ``-T fields``.
 The CLI is not required: the command calls :func:`honeysift.dissect.show_command` directly.
 """
