@@ -289,7 +289,6 @@ def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool) -
     """The text of one batch of frames (without the final newline)."""
     t = d.table
     n = part.size
-    d.decode_rows(part)
     hd = header_text(t, part, d.mm, d.first_ts_ns, d.convs, verbose)
     frames = t.frame[part]
     recs_of = d.records
