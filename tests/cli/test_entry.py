@@ -28,3 +28,20 @@ def test_output_is_whole_and_status_kept(corpus: Path, tmp_path: Path) -> None:
     # a usage error keeps its status and message
     bad = _run("flows", teredo, "tcp", "port", "nonsense")
     assert bad.returncode == 2 and b"error" in bad.stderr and bad.stdout == b""
+
+
+def test_show_writes_the_same_text_as_the_library() -> None:
+    # the command writes the batches' bytes as they are (never decoded and encoded again);
+    # the library hands out the same chunks as text
+    from honeysift.dissect import show_command
+
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "sotm27-mini.pcap")
+    for args in (["-V"], ["-T", "fields", "-e", "frame.number", "-e", "irc.request"]):
+        chunks: list[str] = []
+        verbose = args == ["-V"]
+        kw = {} if verbose else {"mode": "fields", "fields": ["frame.number", "irc.request"]}
+        assert show_command(example, (), None, verbose, out=chunks.append, **kw) == 0
+        cli = _run("show", example, *args)
+        assert cli.returncode == 0
+        assert cli.stdout == "".join(c + "\n" for c in chunks).encode()
+        assert cli.stdout.count(b"\n") >= 2553

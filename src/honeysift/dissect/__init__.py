@@ -422,7 +422,8 @@ def show_command(
         from honeysift.errors import HoneysiftError
 
         raise HoneysiftError("-T fields needs at least one -e FIELD")
-    write = out or _stdout_writer()
+    raw = out is None and hasattr(sys.stdout, "buffer")  # bytes straight to the byte stream
+    write = out or (_stdout_writer() if raw else _text_writer())
     with Capture(capture, progress=progress) as cap:
         # datagram records are decoded batch by batch where the output is made (in parallel)
         needs = {"text"} if mode == "text" and verbose else set()
@@ -431,7 +432,7 @@ def show_command(
         d = dissect(cap, flt, lazy=True, progress=progress, share=frozenset(needs))
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
-            limit=limit, release=True, progress=progress,
+            limit=limit, release=True, progress=progress, raw=raw,
         ):  # fmt: skip
             write(chunk)
         damaged = cap.damaged
@@ -443,7 +444,19 @@ def show_command(
     return 1 if damaged else 0
 
 
-def _stdout_writer() -> Callable[[str], object]:
+def _stdout_writer() -> Callable[[bytes], object]:
+    """Chunks to stdout as bytes (what is buffered in the text layer goes first)."""
+    sys.stdout.flush()
+    w = sys.stdout.buffer.write
+
+    def write(b: bytes) -> None:
+        w(b)
+        w(b"\n")
+
+    return write
+
+
+def _text_writer() -> Callable[[str], object]:
     w = sys.stdout.write
 
     def write(s: str) -> None:

@@ -223,7 +223,8 @@ def render(
     limit: int | None = None,
     release: bool = False,
     progress: Progress | None = None,
-) -> Iterator[str]:
+    raw: bool = False,
+) -> Iterator[str | bytes]:
     """Output chunks (each many frames, without the final newline).
 
     Work goes batch by batch over the rows: the batch's datagram records are decoded
@@ -235,12 +236,13 @@ def render(
     (:func:`honeysift.parallel.ordered_map`); with one (``-c N``) they run in order until N
     frames are out. ``release``: forget each batch's records once its text is made, so memory
     does not grow with the output (the command's single pass; ``d`` is spent after it).
-    ``progress`` hears of each batch written (as a share of the capture's size)."""
+    ``progress`` hears of each batch written (as a share of the capture's size). ``raw``: the
+    chunks as UTF-8 bytes (for a byte stream: the text is never decoded and encoded again)."""
     batch = HEX_BATCH if hexdump and mode == "text" else BATCH
     rows = d.rows
     ff = FrameFields(d) if display is not None or mode in ("fields", "json") else None
 
-    def chunk(part: np.ndarray, left: int | None = None) -> tuple[str | None, int]:
+    def chunk(part: np.ndarray, left: int | None = None) -> tuple[str | bytes | None, int]:
         """The text of the frames of ``part`` shown (None when none is: a chunk of one
         frame can be the empty string, -T fields of absent fields)."""
         d.decode_rows(part)
@@ -250,7 +252,7 @@ def render(
             if release:
                 d.release_rows(part)
 
-    def shown(part: np.ndarray, left: int | None) -> tuple[str | None, int]:
+    def shown(part: np.ndarray, left: int | None) -> tuple[str | bytes | None, int]:
         if display is not None:
             part = _matching(ff, part, display, left)
         elif left is not None:
@@ -258,10 +260,12 @@ def render(
         if part.size == 0:
             return None, 0
         if mode == "fields":
-            return _fields(ff, part, fields or []), part.size
-        if mode == "json":
-            return _json(d, ff, part), part.size
-        return _batch_text(d, part, verbose, hexdump), part.size
+            text: str | bytes = _fields(ff, part, fields or [])
+        elif mode == "json":
+            text = _json(d, ff, part)
+        else:
+            return _batch_text(d, part, verbose, hexdump, raw), part.size
+        return (text.encode("utf-8", "replace") if raw else text), part.size
 
     starts = range(0, rows.size, batch)
     size = int(getattr(d.cap, "size", 0) or 0)
@@ -285,7 +289,9 @@ def render(
             yield text
 
 
-def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool) -> str:
+def _batch_text(
+    d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool, raw: bool = False
+) -> str | bytes:
     """The text of one batch of frames (without the final newline)."""
     t = d.table
     n = part.size
@@ -313,16 +319,16 @@ def _batch_text(d: Dissection, part: np.ndarray, verbose: bool, hexdump: bool) -
         )  # fmt: skip
     else:
         col = _cat(_summary_col(d, hd, part, frames, hits, idx), tail)
-    return _joined(col)[:-1]
+    return _joined(col, raw)[:-1]
 
 
-def _joined(col: pa.Array) -> str:
-    """The concatenation of a string array's values (its data buffer, decoded once)."""
+def _joined(col: pa.Array, raw: bool = False) -> str | bytes:
+    """The concatenation of a string array's values (its data buffer; decoded unless raw)."""
     if len(col) == 0:
-        return ""
+        return b"" if raw else ""
     offs = np.frombuffer(col.buffers()[1], np.int32)[col.offset : col.offset + len(col) + 1]
-    data = memoryview(col.buffers()[2])[int(offs[0]) : int(offs[-1])]
-    return bytes(data).decode("utf-8")
+    data = bytes(memoryview(col.buffers()[2])[int(offs[0]) : int(offs[-1])])
+    return data if raw else data.decode("utf-8")
 
 
 def _summary_col(d: Dissection, hd, part, frames, hits, idx) -> pa.Array:
