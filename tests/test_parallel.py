@@ -3,7 +3,9 @@ fails, dies or is abandoned."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 
 import pytest
 
@@ -90,3 +92,25 @@ def test_workers_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def _no_children_left() -> None:
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def _pipes() -> str:
+    """The pipes this process has open (by inode: both ends of a pipe share it)."""
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            st = os.fstat(int(fd))
+            if stat.S_ISFIFO(st.st_mode):
+                out.add(str(st.st_ino))
+    return " ".join(sorted(out))
+
+
+def test_each_child_holds_only_its_own_pipe() -> None:
+    # a child keeping a sibling's read end open would never see that pipe break if the
+    # caller died; item 0 runs in the caller once every child exists
+    before = set(_pipes().split())
+    got = list(parallel.ordered_map(lambda i: _pipes(), 3, 3))
+    ours = set(got[0].split()) - before  # one pipe per child
+    assert len(ours) == 2
+    for child in got[1:]:
+        assert len(ours & set(child.split())) == 1

@@ -65,7 +65,7 @@ def ordered_map(fn: Callable[[int], Result], n: int, procs: int | None = None) -
     try:
         gc.freeze()  # the children's collector then leaves the inherited objects' pages alone
         for slot in range(1, k):
-            child = _spawn(fn, n, k, slot)
+            child = _spawn(fn, n, k, slot, [f for _, f in children.values()])
             if child is not None:
                 children[slot] = child
         for i in range(n):
@@ -85,7 +85,11 @@ def ordered_map(fn: Callable[[int], Result], n: int, procs: int | None = None) -
             gc.unfreeze()
 
 
-def _spawn(fn: Callable[[int], Result], n: int, k: int, slot: int) -> tuple[int, object] | None:
+def _spawn(
+    fn: Callable[[int], Result], n: int, k: int, slot: int, siblings: list
+) -> tuple[int, object] | None:
+    """Fork the child for ``slot``; ``siblings``: the read ends of the children made before,
+    closed in this one (a sibling's pipe must break when the caller goes away)."""
     try:
         r, w = os.pipe()
     except OSError:
@@ -100,6 +104,8 @@ def _spawn(fn: Callable[[int], Result], n: int, k: int, slot: int) -> tuple[int,
         code = 0
         try:
             os.close(r)
+            for f in siblings:
+                f.close()
             with os.fdopen(w, "wb") as out:  # buffered: it writes all of a big result
                 for i in range(slot, n, k):
                     try:
