@@ -13,6 +13,7 @@ from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
 
 import honeysift.dissect as dissect_mod
+import honeysift.dissect.tcp as dissect_tcp
 from honeysift import parallel
 from honeysift.capture.table import addr_to_halves, halves_to_addr
 from honeysift.dissect import app, show_command
@@ -124,7 +125,7 @@ def test_show_output_is_the_same_in_any_number_of_processes(
     # decoded batch by batch in each process, the TCP ones before the children start
     args = dict(args)
     batch = args.pop("batch", 200)
-    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)  # TCP decoding in shares too
+    monkeypatch.setattr(dissect_tcp, "PARALLEL_TCP_MIN", 0)  # TCP decoding in shares too
     monkeypatch.setattr(show_text, "BATCH", batch)
     monkeypatch.setattr(show_text, "HEX_BATCH", batch)
     texts = []
@@ -223,11 +224,11 @@ def test_tcp_shares_keep_smb_in_the_caller_and_cover_every_group(
 ) -> None:
     from honeysift.capture.reader import Capture
 
-    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)
+    monkeypatch.setattr(dissect_tcp, "PARALLEL_TCP_MIN", 0)
     monkeypatch.setenv(parallel.ENV, "3")
     seen = []
-    real = dissect_mod._partition
-    monkeypatch.setattr(dissect_mod, "_partition", lambda *a: seen.append((a[1], real(*a))) or
+    real = dissect_tcp._partition
+    monkeypatch.setattr(dissect_tcp, "_partition", lambda *a: seen.append((a[1], real(*a))) or
                         seen[-1][1])  # fmt: skip
     with Capture(str(EXAMPLE)) as cap:
         dissect_mod.dissect(cap, lazy=True, share=frozenset({"text"}))
@@ -244,7 +245,7 @@ def test_tcp_shares_keep_smb_in_the_caller_and_cover_every_group(
 def test_corpus_output_is_the_same_with_tcp_in_shares(
     corpus: Path, monkeypatch: pytest.MonkeyPatch, mode: dict
 ) -> None:
-    monkeypatch.setattr(dissect_mod, "PARALLEL_TCP_MIN", 0)
+    monkeypatch.setattr(dissect_tcp, "PARALLEL_TCP_MIN", 0)
     from tests.conftest import corpus_traces
 
     for trace in corpus_traces():
