@@ -232,7 +232,7 @@ def show_command(
         d = dissect(cap, flt, lazy=True, progress=progress, share=frozenset(needs))
         for chunk in show_text.render(
             d, mode=mode, verbose=verbose, hexdump=hexdump, fields=fields, display=dflt,
-            limit=limit, release=True, progress=progress, raw=raw,
+            limit=limit, release=True, progress=progress, raw=raw, procs=None,
         ):  # fmt: skip
             write(chunk)
         damaged = cap.damaged

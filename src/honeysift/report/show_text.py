@@ -224,6 +224,7 @@ def render(
     release: bool = False,
     progress: Progress | None = None,
     raw: bool = False,
+    procs: int | None = 1,
 ) -> Iterator[str | bytes]:
     """Output chunks (each many frames, without the final newline).
 
@@ -237,7 +238,9 @@ def render(
     frames are out. ``release``: forget each batch's records once its text is made, so memory
     does not grow with the output (the command's single pass; ``d`` is spent after it).
     ``progress`` hears of each batch written (as a share of the capture's size). ``raw``: the
-    chunks as UTF-8 bytes (for a byte stream: the text is never decoded and encoded again)."""
+    chunks as UTF-8 bytes (for a byte stream: the text is never decoded and encoded again).
+    ``procs``: processes for the batches (None: one per core, as the command does; the
+    library's default is this process only, since forking is the host program's choice)."""
     batch = HEX_BATCH if hexdump and mode == "text" else BATCH
     rows = d.rows
     ff = FrameFields(d) if display is not None or mode in ("fields", "json") else None
@@ -272,7 +275,9 @@ def render(
     if progress is not None:
         progress.phase("writing")
     if limit is None:
-        texts = ordered_map(lambda k: chunk(rows[starts[k] : starts[k] + batch])[0], len(starts))
+        texts = ordered_map(
+            lambda k: chunk(rows[starts[k] : starts[k] + batch])[0], len(starts), procs
+        )
         for k, text in enumerate(texts):
             if progress is not None:
                 progress(size * (k + 1) // len(starts), size)
