@@ -283,14 +283,23 @@ def halves_to_addr(hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
-def address_ids(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(id per row, distinct hi, distinct lo): ids number the distinct addresses in (hi, lo)
-    order, as np.unique(axis=0) would, with one 2-key sort (np.unique over rows sorts a
-    structured view, several times slower)."""
+def pair_groups(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped by the pair (hi, lo) with one stable 2-key sort (np.unique over rows
+    sorts a structured view, several times slower): (order, new, ids) where ``order`` sorts
+    the rows by (hi, lo), ``new[j]`` marks the first sorted row of each distinct pair (the
+    pair's first row in the input: the sort is stable) and ``ids`` numbers each row's pair in
+    (hi, lo) order."""
     order = np.lexsort((lo, hi)) if hi.any() else np.argsort(lo, kind="stable")
     hs, ls = hi[order], lo[order]
     new = np.ones(hs.shape[0], dtype=bool)
     new[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
     ids = np.empty(hs.shape[0], np.int64)
     ids[order] = np.cumsum(new) - 1
-    return ids, hs[new], ls[new]
+    return order, new, ids
+
+
+def address_ids(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(id per row, distinct hi, distinct lo): ids number the distinct addresses in (hi, lo)
+    order, as np.unique(axis=0) would (:func:`pair_groups`)."""
+    order, new, ids = pair_groups(hi, lo)
+    return ids, hi[order][new], lo[order][new]

@@ -29,6 +29,7 @@ from honeysift.capture.table import (
     address_ids,
     halves_to_addr,
     ipv4_rows,
+    pair_groups,
 )
 
 IP_PROTO = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP",
@@ -92,12 +93,7 @@ def conversations(t: PacketTable, server_ports: frozenset[int] = frozenset()) ->
     a_lt = ea <= eb
     k_lo = np.minimum(ea, eb)
     k_hi = (t.proto[rows].astype(np.int64) << 56) | np.maximum(ea, eb)
-    srt = np.lexsort((k_lo, k_hi))  # stable: each key's first row comes first
-    ks_lo, ks_hi = k_lo[srt], k_hi[srt]
-    new = np.ones(m, bool)
-    new[1:] = (ks_lo[1:] != ks_lo[:-1]) | (ks_hi[1:] != ks_hi[:-1])
-    inv = np.empty(m, np.int64)
-    inv[srt] = np.cumsum(new) - 1
+    srt, new, inv = pair_groups(k_hi, k_lo)
     first = srt[new]  # the first row of each conversation, in key order
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
