@@ -135,10 +135,9 @@ def dissect(
             d.pending = mask
         else:
             _decode_datagrams(d, rows)
-        ok = ((t.status == ST_OK) | t.reassembled) & (t.ip_version > 0)
         if progress is not None:
             progress.phase("decoding TCP")
-        decode_tcp(d, mask, ok, progress, share)
+        decode_tcp(d, mask, progress, share)
         drop_pages(fmap)  # the pages the reassembly read: in the page cache, not our memory
     return d
 

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 
 
 def decode_tcp(
-    d: Dissection, mask: np.ndarray, ok: np.ndarray, progress: Progress | None = None,
+    d: Dissection, mask: np.ndarray, progress: Progress | None = None,
     share: frozenset[str] | None = None,
 ) -> None:  # fmt: skip
     """Decode the TCP conversations that have a selected frame. ``share`` (what the output
     needs of each record; see :func:`_part_digest`): spread them over processes."""
     t, c = d.table, d.convs
-    tcp = ok & (t.proto == 6) & (c.conv >= 0)
+    tcp = app.tcp_ok(t) & (c.conv >= 0)
     shown = np.unique(c.conv[tcp & mask])
     if shown.size == 0:
         return
@@ -74,7 +74,7 @@ def decode_tcp(
     starts, ends = np.r_[0, bounds], np.r_[bounds, key.size]
     plan = _TcpPlan(kinds, sel, key, starts, ends)
     parts = _partition(d, plan, share)
-    if len(parts) == 1:
+    if parts is None:
         _decode_part(d, plan, None, d.records, d.irregular, progress)
         return
     # one share of the conversations per process: the caller decodes share 0 into the
@@ -100,20 +100,22 @@ class _TcpPlan:
 PARALLEL_TCP_MIN = 1 << 20
 
 
-def _partition(d: Dissection, plan: _TcpPlan, share: frozenset[str] | None) -> list[np.ndarray]:
-    """Per group, the process that decodes it: SMB in the caller (SMB2 names carry across a
-    client's connections, in order), the other conversations spread by payload bytes."""
-    one = [np.zeros(plan.starts.size, np.int64)]
+def _partition(
+    d: Dissection, plan: _TcpPlan, share: frozenset[str] | None
+) -> list[np.ndarray] | None:
+    """Per process, the groups it decodes (a mask each): SMB in the caller (SMB2 names carry
+    across a client's connections, in order), the other conversations spread by payload
+    bytes. None: all in the caller (one process, or too little to share)."""
     procs = workers()
     if share is None or procs <= 1:
-        return one
+        return None
     gcid = plan.key[plan.starts] >> 1
     gbytes = np.add.reduceat(d.table.payload_len[plan.sel].astype(np.int64), plan.starts)
     cids, inv = np.unique(gcid, return_inverse=True)
     cbytes = np.bincount(inv.ravel(), weights=gbytes, minlength=cids.size)
     smb = np.fromiter((plan.kinds[x] == "smb" for x in cids.tolist()), bool, cids.size)
     if cbytes[~smb].sum() < PARALLEL_TCP_MIN:
-        return one
+        return None
     load = [float(cbytes[smb].sum())] + [0.0] * (procs - 1)
     owner = np.zeros(cids.size, np.int64)
     for j in np.argsort(-cbytes, kind="stable").tolist():  # biggest first, to the least loaded
