@@ -165,27 +165,10 @@ def _decode_datagrams(d: Dissection, rows: np.ndarray) -> None:
     frames = t.frame[udp].tolist()
     for i, fr, kc in zip(udp.tolist(), frames, kind_d.tolist(), strict=True):
         out.setdefault(fr, []).append(udp_cache.record(_UDP_KINDS[kc - 1], d.payload(i)))
-    # -- ICMP (records cached by content: probes repeat)
+    # -- ICMP
     icm = rows[ok & ((proto == 1) | (proto == 58))]
-    cache = udp_cache.icmp
     for i, v in zip(icm.tolist(), t.ip_version[icm].tolist(), strict=True):
-        data = d.payload(i)
-        key = ("icmp6" if v == 6 else "icmp", data)
-        rec = cache.get(key)
-        if rec is None:
-            if len(cache) >= udp_cache.MAX_ENTRIES:
-                cache.clear()
-            rec = cache[key] = _guard(lambda b=data, v6=v == 6: app.icmp_record(b, v6), "icmp")
-        out.setdefault(int(t.frame[i]), []).append(rec)
-
-
-def _guard(make: Callable[[], app.AppRecord], what: str) -> app.AppRecord:
-    try:
-        return make()
-    except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
-        from honeysift.protocols.base import Node
-
-        return app.AppRecord(what, Node(f"[{what}: decoder failed: {type(exc).__name__}]"))
+        out.setdefault(int(t.frame[i]), []).append(udp_cache.icmp_record(d.payload(i), v == 6))
 
 
 def show_command(

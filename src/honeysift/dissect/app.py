@@ -271,7 +271,7 @@ class UdpCache:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, bytes], _UdpEntry] = {}
-        self.icmp: dict[tuple[str, bytes], AppRecord] = {}  # ICMP records by content
+        self.icmp: dict[tuple[str, bytes], AppRecord] = {}  # see icmp_record
 
     def record(self, kind: str, data: bytes) -> AppRecord:
         if len(self.entries) >= self.MAX_ENTRIES:
@@ -298,6 +298,21 @@ class UdpCache:
         return AppRecord(kind, None, 0, e.info_for(ident),
                          make=lambda k=kind, d=data: _udp_node(k, d),
                          text_of=lambda e=e, i=ident, d=data: e.text_for(i, d))  # fmt: skip
+
+    def icmp_record(self, data: bytes, v6: bool) -> AppRecord:
+        """The ICMP record of a message, one per distinct content (probes repeat; the same
+        record sits on every frame that carries those bytes)."""
+        key = ("icmp6" if v6 else "icmp", data)
+        rec = self.icmp.get(key)
+        if rec is None:
+            if len(self.icmp) >= self.MAX_ENTRIES:
+                self.icmp.clear()
+            try:
+                rec = icmp_record(data, v6)
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must not end the listing
+                rec = AppRecord("icmp", Node(f"[icmp: decoder failed: {type(exc).__name__}]"))
+            self.icmp[key] = rec
+        return rec
 
 
 def icmp_record(payload: bytes, v6: bool) -> AppRecord:
