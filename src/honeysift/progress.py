@@ -26,7 +26,6 @@ class Progress:
         """Start the next step of the same job under a new label."""
         self.done()
         self.label = label
-        self._last = -1
 
     def done(self) -> None:
         if self.enabled and self._last >= 0:

@@ -564,9 +564,9 @@ def _dns_tcp(d: Direction, out: Records) -> None:
 def _sniff_first_bytes() -> frozenset[bytes]:
     """Every first byte the three content tests below can accept (HTTP: a method or
     ``HTTP/``; IRC: ``:``, ``@`` tags or a command word in either case; DCE/RPC: version 5)."""
-    words = [*http.METHODS, b"HTTP/", *irc.CLIENT_FIRST, *irc.SERVER_FIRST, b"PING", b"ERROR"]
-    firsts = {w[:1] for w in words} | {w[:1].lower() for w in irc.CLIENT_FIRST}
-    firsts |= {w[:1].lower() for w in (*irc.SERVER_FIRST, b"PING", b"ERROR")}
+    irc_words = (*irc.CLIENT_FIRST, *irc.UNPREFIXED_SERVER_FIRST)  # either case
+    firsts = {w[:1] for w in (*http.METHODS, b"HTTP/")} | {w[:1] for w in irc_words}
+    firsts |= {w[:1].lower() for w in irc_words}
     return frozenset(firsts | {b":", b"@", b"\x05"})
 
 

@@ -488,6 +488,8 @@ def dcc_offer(msg: IrcMessage) -> DccOffer | None:
 #: first commands of a client's and a server's side (looks_like_irc; the sniffer's prefilter)
 CLIENT_FIRST = (b"NICK", b"USER", b"PASS", b"CAP", b"SERVER", b"SERVICE")
 SERVER_FIRST = (b"NOTICE", b"PING", b"ERROR", b"PRIVMSG", b"MODE", b"JOIN")
+#: commands a server may open with and no prefix (``PING :x``, ``ERROR :...``)
+UNPREFIXED_SERVER_FIRST = (b"PING", b"ERROR", b"NOTICE")
 
 
 def looks_like_irc(data: bytes) -> bool:
@@ -509,6 +511,4 @@ def looks_like_irc(data: bytes) -> bool:
         cmd = parts[1].upper()
         return is_numeric(cmd) or cmd in SERVER_FIRST
     cmd, sp, _ = first.partition(b" ")
-    return bool(sp) and (
-        cmd.upper() in CLIENT_FIRST or cmd.upper() in (b"PING", b"ERROR", b"NOTICE")
-    )
+    return bool(sp) and (cmd.upper() in CLIENT_FIRST or cmd.upper() in UNPREFIXED_SERVER_FIRST)
