@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -205,7 +206,7 @@ def show_command(
 
         raise HoneysiftError("-T fields needs at least one -e FIELD")
     raw = out is None and hasattr(sys.stdout, "buffer")  # bytes straight to the byte stream
-    write = out or (_stdout_writer() if raw else _text_writer())
+    write = out or _stdout_writer(raw)
     with Capture(capture, progress=progress) as cap:
         # datagram records are decoded batch by batch where the output is made (in parallel)
         needs = {"text"} if mode == "text" and verbose else set()
@@ -226,23 +227,16 @@ def show_command(
     return 1 if damaged else 0
 
 
-def _stdout_writer() -> Callable[[bytes], object]:
-    """Chunks to stdout as bytes (what is buffered in the text layer goes first)."""
-    sys.stdout.flush()
-    w = sys.stdout.buffer.write
+def _stdout_writer(raw: bool) -> Callable[[Any], object]:
+    """Chunks to stdout, each followed by a newline: bytes to the byte stream (what is
+    buffered in the text layer goes first), else text."""
+    if raw:
+        sys.stdout.flush()
+    w = sys.stdout.buffer.write if raw else sys.stdout.write
+    nl = b"\n" if raw else "\n"
 
-    def write(b: bytes) -> None:
-        w(b)
-        w(b"\n")
-
-    return write
-
-
-def _text_writer() -> Callable[[str], object]:
-    w = sys.stdout.write
-
-    def write(s: str) -> None:
-        w(s)
-        w("\n")
+    def write(chunk) -> None:
+        w(chunk)
+        w(nl)
 
     return write
