@@ -297,8 +297,9 @@ def _rdata(data: bytes, start: int, rdlength: int, rtype: int) -> Any:
 
 
 @dataclass(slots=True)
-class DnsMessage:
-    """One DNS message. ``malformed`` is set (with ``malformed_offset``) if it was cut short."""
+class Header:
+    """The header DNS and NBNS share (RFC 1035 4.1.1; RFC 1002 4.2.1 reuses the layout):
+    transaction id, flags, the four section counts, and where decoding stopped if it did."""
 
     id: int = 0
     flags: int = 0
@@ -306,13 +307,13 @@ class DnsMessage:
     ancount: int = 0
     nscount: int = 0
     arcount: int = 0
-    questions: list[DnsQuestion] = field(default_factory=list)
-    answers: list[DnsRR] = field(default_factory=list)
-    authority: list[DnsRR] = field(default_factory=list)
-    additional: list[DnsRR] = field(default_factory=list)
-    tcp_length: int | None = None
     malformed: str | None = None
     malformed_offset: int | None = None
+
+    def read_header(self, r: Reader) -> None:
+        (self.id, self.flags, self.qdcount, self.ancount, self.nscount, self.arcount) = r.unpack(
+            ">6H"
+        )
 
     @property
     def response(self) -> bool:
@@ -325,6 +326,17 @@ class DnsMessage:
     @property
     def rcode(self) -> int:
         return self.flags & 0xF
+
+
+@dataclass(slots=True)
+class DnsMessage(Header):
+    """One DNS message. ``malformed`` is set (with ``malformed_offset``) if it was cut short."""
+
+    questions: list[DnsQuestion] = field(default_factory=list)
+    answers: list[DnsRR] = field(default_factory=list)
+    authority: list[DnsRR] = field(default_factory=list)
+    additional: list[DnsRR] = field(default_factory=list)
+    tcp_length: int | None = None
 
     def flags_text(self) -> str:
         text = OPCODE_NAMES.get(self.opcode, f"Unknown operation ({self.opcode})")
@@ -417,7 +429,7 @@ def parse(data: bytes, tcp: bool = False) -> DnsMessage:
             base = 2
             data = data[2 : 2 + msg.tcp_length]
         r = Reader(data)
-        (msg.id, msg.flags, msg.qdcount, msg.ancount, msg.nscount, msg.arcount) = r.unpack(">6H")
+        msg.read_header(r)
         for _ in range(msg.qdcount):
             labels, r.pos = read_labels(data, r.pos)
             qtype, qclass = r.unpack(">HH")

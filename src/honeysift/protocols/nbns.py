@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honeysift.protocols.base import Node, Reader, Truncated
-from honeysift.protocols.dns import BadName, add_sections, label_text, read_labels
+from honeysift.protocols.dns import BadName, Header, add_sections, label_text, read_labels
 
 # Opcodes, RFC 1002 section 4.2.1.1 (9 and 15 are Microsoft/Wireshark extensions).
 OPCODE_NAMES = {
@@ -151,36 +151,35 @@ def read_name(data: bytes, pos: int) -> tuple[NetbiosName, int]:
     return name_from_labels(labels), end
 
 
+class _GroupAndNodeType:
+    """The G and ONT bits that NB_FLAGS and NAME_FLAGS share (RFC 1002 4.2.2, 4.2.18)."""
+
+    __slots__ = ()
+    flags: int
+
+    @property
+    def group(self) -> bool:
+        return bool(self.flags & 0x8000)
+
+    @property
+    def node_type(self) -> str:
+        return NODE_TYPES[(self.flags >> 13) & 3]
+
+
 @dataclass(slots=True)
-class NbAddress:
+class NbAddress(_GroupAndNodeType):
     """One NB_FLAGS + NB_ADDRESS entry (RFC 1002 section 4.2.2)."""
 
     flags: int
     address: str
 
-    @property
-    def group(self) -> bool:
-        return bool(self.flags & 0x8000)
-
-    @property
-    def node_type(self) -> str:
-        return NODE_TYPES[(self.flags >> 13) & 3]
-
 
 @dataclass(slots=True)
-class NodeName:
+class NodeName(_GroupAndNodeType):
     """One entry of a node status name table (RFC 1002 section 4.2.18)."""
 
     name: NetbiosName
     flags: int
-
-    @property
-    def group(self) -> bool:
-        return bool(self.flags & 0x8000)
-
-    @property
-    def node_type(self) -> str:
-        return NODE_TYPES[(self.flags >> 13) & 3]
 
     @property
     def deregistering(self) -> bool:
@@ -351,33 +350,13 @@ class NbnsQuestion:
 
 
 @dataclass(slots=True)
-class NbnsMessage:
+class NbnsMessage(Header):
     """One NBNS datagram. ``malformed`` (+ ``malformed_offset``) when it could not be read whole."""
 
-    id: int = 0
-    flags: int = 0
-    qdcount: int = 0
-    ancount: int = 0
-    nscount: int = 0
-    arcount: int = 0
     questions: list[NbnsQuestion] = field(default_factory=list)
     answers: list[NbnsRR] = field(default_factory=list)
     authority: list[NbnsRR] = field(default_factory=list)
     additional: list[NbnsRR] = field(default_factory=list)
-    malformed: str | None = None
-    malformed_offset: int | None = None
-
-    @property
-    def response(self) -> bool:
-        return bool(self.flags & F_RESPONSE)
-
-    @property
-    def opcode(self) -> int:
-        return (self.flags >> 11) & 0xF
-
-    @property
-    def rcode(self) -> int:
-        return self.flags & 0xF
 
     @property
     def broadcast(self) -> bool:
@@ -493,7 +472,7 @@ def parse(data: bytes) -> NbnsMessage:
     data = bytes(data)
     r = Reader(data)
     try:
-        (msg.id, msg.flags, msg.qdcount, msg.ancount, msg.nscount, msg.arcount) = r.unpack(">6H")
+        msg.read_header(r)
         for _ in range(msg.qdcount):
             name, r.pos = read_name(data, r.pos)
             qtype, qclass = r.unpack(">HH")
