@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 import click
 
@@ -107,6 +108,31 @@ def json_option(help_text: str) -> Callable[[Callable], Callable]:
     """--json, passed as ``as_json``: every command spells its machine-readable switch the
     same way; only the help, which says what the JSON holds, is the command's own."""
     return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def format_options(
+    choices: list[str], format_help: str | None, json_help: str
+) -> Callable[[Callable], Callable]:
+    """--format (default table) and --json, its shorthand for --format json: the command is
+    called with ``fmt`` alone, already "json" when --json was given, so that rule is written
+    once for the commands that have both."""
+
+    def decorate(fn: Callable) -> Callable:
+        @wraps(fn)
+        def with_fmt(*args: Any, fmt: str, as_json: bool, **kwargs: Any) -> Any:
+            return fn(*args, fmt="json" if as_json else fmt, **kwargs)
+
+        with_fmt = json_option(json_help)(with_fmt)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default="table",
+            show_default=True,
+            help=format_help,
+        )(with_fmt)
+
+    return decorate
 
 
 #: `flows` reads in 32 MiB blocks instead of the reader's 16: half the chunks, half their fixed
@@ -358,15 +384,11 @@ def irc(capture, as_json, link_kbps) -> None:
 @main.command()
 @capture_argument
 @filter_arguments
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json", "zeek", "parquet"]),
-    default="table",
-    show_default=True,
-    help="table: aligned like `ra -A -c -n`; json: one object per line; zeek: conn.log TSV (zeek-cut reads it); parquet needs -o.",
+@format_options(
+    ["table", "csv", "json", "zeek", "parquet"],
+    "table: aligned like `ra -A -c -n`; json: one object per line; zeek: conn.log TSV (zeek-cut reads it); parquet needs -o.",
+    "Same as --format json.",
 )
-@json_option("Same as --format json.")
 @click.option(
     "-o",
     "--output",
@@ -388,7 +410,7 @@ def irc(capture, as_json, link_kbps) -> None:
     help="Seconds of UDP inactivity that end a flow.",
 )
 @guarded
-def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout) -> None:
+def flows(capture, filter_words, fmt, output, tcp_timeout, udp_timeout) -> None:
     """Bidirectional flow records (argus + ra, Zeek conn.log).
 
     One record per connection: start, duration, protocol, originator and responder, argus
@@ -408,8 +430,6 @@ def flows(capture, filter_words, fmt, as_json, output, tcp_timeout, udp_timeout)
     from honeysift.flows import build_flows, iter_flows
     from honeysift.flows.render import write, write_stream
 
-    if as_json:
-        fmt = "json"
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet needs -o FILE")
     flt = _filter(filter_words)
@@ -606,16 +626,9 @@ def _analyze_output(data: dict, files: list, outdir: str | None, as_json: bool) 
 @capture_argument
 @click.argument("sql", metavar="SQL")
 @filter_arguments
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
-@json_option("Same as --format json (one object per line).")
+@format_options(["table", "csv", "json"], None, "Same as --format json (one object per line).")
 @guarded
-def query(capture, sql, filter_words, fmt, as_json) -> None:
+def query(capture, sql, filter_words, fmt) -> None:
     """SQL over the capture's derived tables (DuckDB): `packets` and `flows`.
 
     packets: one row per frame with the packet-table columns (frame, ts, src, dst, proto,
@@ -636,8 +649,6 @@ def query(capture, sql, filter_words, fmt, as_json) -> None:
     from honeysift.query import run_query
     from honeysift.safe_text import safe
 
-    if as_json:
-        fmt = "json"
     flt = _filter(filter_words)
     with _open(capture) as cap:
         try:
