@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +23,9 @@ from honeysift.errors import HoneysiftError
 from honeysift.memory import freeze, space_collections
 from honeysift.progress import Progress
 from honeysift.safe_text import safe
+
+if TYPE_CHECKING:
+    from honeysift.capture.reader import Capture
 
 EXIT_DAMAGED = 1
 EXIT_ERROR = 2
@@ -90,12 +94,19 @@ def _filter(words: tuple[str, ...]):
     return compile_filter(" ".join(words))
 
 
-def _open(path: str, progress: Progress | None = None, block_size: int | None = None):
+@contextmanager
+def _open_and_report(
+    path: str, progress: Progress | None = None, block_size: int | None = None
+) -> Iterator[Capture]:
+    """The capture a command reads. After the command's output it prints the capture's damage
+    and exits with the status that implies, so every command ends the same way."""
     from honeysift.capture.reader import Capture
 
-    if block_size is None:
-        return Capture(path, progress=progress)
-    return Capture(path, progress=progress, block_size=block_size)
+    sized = {} if block_size is None else {"block_size": block_size}
+    with Capture(path, progress=progress, **sized) as cap:
+        yield cap
+        status = report_warnings(cap)
+    sys.exit(status)
 
 
 #: CAPTURE, every command's first argument: the file to read, or - for standard input.
@@ -200,15 +211,13 @@ def info(capture: str, as_json: bool) -> None:
     from honeysift.report.info_text import render_info
 
     progress = Progress("reading", enabled=True)
-    with _open(capture, progress) as cap:
+    with _open_and_report(capture, progress) as cap:
         summary = summarize(cap)
         progress.done()
         if as_json:
             click.echo(json.dumps(summary.to_dict(), indent=2))
         else:
             click.echo(render_info(summary))
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -262,7 +271,7 @@ def payloads(
             f"--ignore: unknown field {unknown[0]!r}; known: {', '.join(sorted(MASKABLE))}"
         )
     flt = _filter(filter_words)
-    with _open(capture) as cap:
+    with _open_and_report(capture) as cap:
         recs = iter_payloads(
             cap, flt, ignore=ignore, headers=headers, include_empty=empty, limit=limit
         )
@@ -285,8 +294,6 @@ def payloads(
                 else:
                     click.echo(view.render_record(rec, max_bytes))
                     click.echo("")
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command()
@@ -326,7 +333,7 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
     if not outdir and not group and not as_json:
         raise click.UsageError("give -o DIR to write the streams, or --group / --json to list them")
     progress = Progress("reassembling", enabled=True)
-    with _open(capture, progress) as cap:
+    with _open_and_report(capture, progress) as cap:
         written = bool(outdir)
         index = export_capture(cap, outdir, flt, write_files=written, write_index=written)
         progress.done()
@@ -337,8 +344,6 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
                 click.echo(json.dumps(e.to_dict()))
         else:
             click.echo(render_index(index, outdir))
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command()
@@ -371,14 +376,12 @@ def irc(capture, as_json, link_kbps) -> None:
     from honeysift.pipeline import Pipeline
     from honeysift.report.irc_text import render_irc
 
-    with _open(capture) as cap:
+    with _open_and_report(capture) as cap:
         report = irc_report(Pipeline(cap), link_kbps)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
             click.echo(render_irc(report))
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command()
@@ -434,7 +437,7 @@ def flows(capture, filter_words, fmt, output, tcp_timeout, udp_timeout) -> None:
         raise click.UsageError("--format parquet needs -o FILE")
     flt = _filter(filter_words)
     progress = Progress("building flows", enabled=True)
-    with _open(capture, progress, FLOWS_BLOCK) as cap:
+    with _open_and_report(capture, progress, FLOWS_BLOCK) as cap:
         chunks = (cap.select(t, flt) for t in cap.chunks()) if flt is not None else cap
         opts = {"reader": cap.frame_bytes, "tcp_timeout": tcp_timeout, "udp_timeout": udp_timeout}
         out = open(output, "wb" if fmt == "parquet" else "w") if output else sys.stdout  # noqa: SIM115
@@ -449,8 +452,6 @@ def flows(capture, filter_words, fmt, output, tcp_timeout, udp_timeout) -> None:
         finally:
             if output:
                 out.close()
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -577,7 +578,7 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
     from honeysift.analysis.run import analyze as run_analysis
 
     progress = Progress("analysing", enabled=not as_json)
-    with _open(capture, progress) as cap:
+    with _open_and_report(capture, progress) as cap:
         report = run_analysis(
             cap,
             honeypots=list(honeypots) or None,
@@ -593,8 +594,6 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
             _analyze_output(data, report.files, outdir, as_json)
         for err in report.analysis_errors:
             _err(f"warning: analysis step failed: {err}")
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 def _analyze_output(data: dict, files: list, outdir: str | None, as_json: bool) -> None:
@@ -650,7 +649,7 @@ def query(capture, sql, filter_words, fmt) -> None:
     from honeysift.safe_text import safe
 
     flt = _filter(filter_words)
-    with _open(capture) as cap:
+    with _open_and_report(capture) as cap:
         try:
             result = run_query(cap, sql, flt)
         except Exception as exc:  # DuckDB's own errors (syntax, unknown column) are the user's
@@ -675,8 +674,6 @@ def query(capture, sql, filter_words, fmt) -> None:
             click.echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
             for t in text:
                 click.echo("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
-        status = report_warnings(cap)
-    sys.exit(status)
 
 
 @main.command()
@@ -732,7 +729,7 @@ def alerts(capture, filter_words, rules, no_builtin, honeypots, vars_, as_json) 
     if bad:
         raise click.UsageError(f"--var {bad[0]!r}: expected NAME=VALUE")
     variables = dict(v.split("=", 1) for v in vars_)
-    with _open(capture) as cap:
+    with _open_and_report(capture) as cap:
         rep = run_alerts(
             cap,
             rules,
@@ -742,5 +739,3 @@ def alerts(capture, filter_words, rules, no_builtin, honeypots, vars_, as_json) 
             honeypots=list(honeypots) or None,
         )
         click.echo(render_json(rep) if as_json else render_text(rep), nl=False)
-        status = report_warnings(cap)
-    sys.exit(status)
