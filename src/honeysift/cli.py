@@ -121,6 +121,25 @@ def json_option(help_text: str) -> Callable[[Callable], Callable]:
     return click.option("--json", "as_json", is_flag=True, help=help_text)
 
 
+def honeypot_option(help_text: str) -> Callable[[Callable], Callable]:
+    """--honeypot IP|CIDR (repeatable), passed as ``honeypots``: a list, or None when not given,
+    which analyze and alerts both read as "infer the honeypot"."""
+    return click.option(
+        "--honeypot",
+        "honeypots",
+        multiple=True,
+        metavar="IP|CIDR",
+        callback=lambda _ctx, _param, given: list(given) or None,
+        help=help_text,
+    )
+
+
+def link_kbps_option(help_text: str) -> Callable[[Callable], Callable]:
+    """--link-kbps: the per-bot link speed behind the botnet bandwidth estimates, with one
+    default (56k) for irc and analyze, whose estimates both come from irc_report."""
+    return click.option("--link-kbps", type=float, default=56.0, show_default=True, help=help_text)
+
+
 def format_options(
     choices: list[str], format_help: str | None, json_help: str
 ) -> Callable[[Callable], Callable]:
@@ -349,13 +368,7 @@ def streams(capture, filter_words, outdir, group, as_json) -> None:
 @main.command()
 @capture_argument
 @json_option("Print one JSON object (keys in docs/irc.md).")
-@click.option(
-    "--link-kbps",
-    type=float,
-    default=56.0,
-    show_default=True,
-    help="Per-bot link speed for the bandwidth estimates.",
-)
+@link_kbps_option("Per-bot link speed for the bandwidth estimates.")
 @guarded
 def irc(capture, as_json, link_kbps) -> None:
     """IRC servers, sessions and the botnet census (the write-up's IRC questions).
@@ -529,12 +542,8 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
 
 @main.command()
 @capture_argument
-@click.option(
-    "--honeypot",
-    "honeypots",
-    multiple=True,
-    metavar="IP|CIDR",
-    help="The honeypot(s); repeatable. Default: inferred (the report says how and how sure).",
+@honeypot_option(
+    "The honeypot(s); repeatable. Default: inferred (the report says how and how sure)."
 )
 @click.option(
     "-o",
@@ -543,13 +552,7 @@ def show(capture, filter_words, display_filter, verbose, hexdump, mode, fields, 
     help="Write report.json, report.md, report.html and the carved files (files/) here.",
 )
 @json_option("Print report.json to standard output instead of the summary.")
-@click.option(
-    "--link-kbps",
-    type=float,
-    default=56.0,
-    show_default=True,
-    help="Per-bot link speed for the botnet bandwidth estimates.",
-)
+@link_kbps_option("Per-bot link speed for the botnet bandwidth estimates.")
 @click.option(
     "--alerts",
     type=click.Choice(["auto", "on", "off"]),
@@ -581,7 +584,7 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
     with _open_and_report(capture, progress) as cap:
         report = run_analysis(
             cap,
-            honeypots=list(honeypots) or None,
+            honeypots=honeypots,
             label=capture,
             link_kbps=link_kbps,
             alerts=alerts,
@@ -690,13 +693,7 @@ def query(capture, sql, filter_words, fmt) -> None:
 @click.option(
     "--no-builtin", is_flag=True, help="Do not load the built-in ruleset (docs/alerts.md)."
 )
-@click.option(
-    "--honeypot",
-    "honeypots",
-    multiple=True,
-    metavar="IP|CIDR",
-    help="Honeypot address/network: becomes $HOME_NET (default: inferred).",
-)
+@honeypot_option("Honeypot address/network: becomes $HOME_NET (default: inferred).")
 @click.option(
     "--var",
     "vars_",
@@ -736,6 +733,6 @@ def alerts(capture, filter_words, rules, no_builtin, honeypots, vars_, as_json) 
             builtin=not no_builtin,
             flt=flt,
             variables=variables,
-            honeypots=list(honeypots) or None,
+            honeypots=honeypots,
         )
         click.echo(render_json(rep) if as_json else render_text(rep), nl=False)
