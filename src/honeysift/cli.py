@@ -109,6 +109,12 @@ def _open_and_report(
     sys.exit(status)
 
 
+def _echo_result(result: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    """Print a command's one result object: with --json its to_dict() as indented JSON, else
+    the command's text view; info and irc print theirs this one way."""
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+
+
 #: CAPTURE, every command's first argument: the file to read, or - for standard input.
 capture_argument = click.argument("capture", metavar="CAPTURE")
 #: The trailing FILTER words (tcpdump syntax) of the commands that select packets.
@@ -233,10 +239,7 @@ def info(capture: str, as_json: bool) -> None:
     with _open_and_report(capture, progress) as cap:
         summary = summarize(cap)
         progress.done()
-        if as_json:
-            click.echo(json.dumps(summary.to_dict(), indent=2))
-        else:
-            click.echo(render_info(summary))
+        _echo_result(summary, as_json, render_info)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -391,10 +394,7 @@ def irc(capture, as_json, link_kbps) -> None:
 
     with _open_and_report(capture) as cap:
         report = irc_report(Pipeline(cap), link_kbps)
-        if as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2))
-        else:
-            click.echo(render_irc(report))
+        _echo_result(report, as_json, render_irc)
 
 
 @main.command()
