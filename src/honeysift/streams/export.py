@@ -2,9 +2,11 @@
 
 tcpflow 1.6 names a direction ``SRCIP.SPORT-DSTIP.DPORT`` with IPv4 octets zero-padded to three
 digits and ports to five (``172.016.134.191.01045-209.196.044.172.06667``), IPv6 addresses in
-their compressed text form (``::1.00080-::1.44730``), a ``--VLAN`` suffix for tagged traffic and
-``cN`` for the N-th later connection that reused the same addresses and ports. Only directions
-that carried data get a file, as with tcpflow.
+their compressed text form (``::1.00080-::1.44730``) and ``cN`` for the N-th later connection
+that reused the same addresses and ports. Only directions that carried data get a file, as with
+tcpflow. tcpflow also appends ``--N`` to 802.1Q-tagged traffic, N being the whole tag control
+field (priority bits included, so VLAN 0 at priority 5 is ``--45056``); we do not (the packet
+table keeps only the VLAN id; docs/streams.md, "vlan-name").
 
 Two ways in: :func:`write_streams` takes any iterable of reassembled directions (the library's
 path); :func:`export_streams` does a whole segment index in bulk (compiled reassembly in
@@ -57,13 +59,9 @@ def tcpflow_addr(addr: str) -> str:
     return ".".join(f"{int(o):03d}" for o in addr.split("."))
 
 
-def tcpflow_name(src: str, sport: int, dst: str, dport: int, vlan: int = -1, reuse: int = 0) -> str:
-    name = f"{tcpflow_addr(src)}.{sport:05d}-{tcpflow_addr(dst)}.{dport:05d}"
-    if vlan >= 0:
-        name += f"--{vlan}"
-    if reuse:
-        name += f"c{reuse}"
-    return name
+def tcpflow_name(src: str, sport: int, dst: str, dport: int) -> str:
+    """tcpflow's base name of a direction (:func:`_claim` adds the ``cN`` of a reuse)."""
+    return f"{tcpflow_addr(src)}.{sport:05d}-{tcpflow_addr(dst)}.{dport:05d}"
 
 
 @dataclass(slots=True)
@@ -118,7 +116,6 @@ def write_streams(
     orig_p = flows.columns["orig_p"].tolist()
     resp_p = flows.columns["resp_p"].tolist()
     uids = flows.columns["uid"]
-    vlan = flows.columns.get("vlan")
     seen: dict[str, int] = {}
     index: list[StreamIndexEntry] = []
     for ds in streams:
@@ -130,8 +127,7 @@ def write_streams(
         st = ds.stream
         name = None
         if st.length > 0:
-            base = tcpflow_name(src, sport, dst, dport, int(vlan[f]) if vlan is not None else -1)
-            name = _claim(seen, base)
+            name = _claim(seen, tcpflow_name(src, sport, dst, dport))
             if write_files:
                 _write(out / name, st)
         index.append(
