@@ -12,23 +12,32 @@ from contextlib import contextmanager
 
 
 def _load_libc():
+    """glibc through ctypes, with the argument and result types of the functions honeysift
+    calls: malloc_trim (trim, below) and open/write/close (the streams export's compiled file
+    writer, streams.kernels.native_io, passes pointers as integers). None where it cannot
+    be loaded."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        size_t, c_int = ctypes.c_size_t, ctypes.c_int
+        libc.malloc_trim.argtypes = [size_t]
+        libc.open.argtypes, libc.open.restype = [size_t, c_int, c_int], c_int
+        libc.write.argtypes, libc.write.restype = [c_int, size_t, size_t], ctypes.c_ssize_t
+        libc.close.argtypes, libc.close.restype = [c_int], c_int
         return libc
     except (OSError, AttributeError):
         return None
 
 
-_LIBC = _load_libc()
+#: The C library (see _load_libc), or None.
+LIBC = _load_libc()
 
 
 def trim() -> None:
     """Give freed heap memory back to the OS (cheap: a few ms)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
 
 
 def freeze() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from honeysift.capture import kernels as capture_kernels
 from honeysift.jit import LazyJit
+from honeysift.memory import LIBC
 from honeysift.streams.tcp import MAX_JUMP, MAX_OVERLAP_RECORDS
 
 AVAILABLE = capture_kernels.AVAILABLE
@@ -475,21 +476,16 @@ def _load_native() -> tuple | None:
     import hashlib
     import sys
 
-    if not AVAILABLE or not sys.platform.startswith("linux"):
+    if not AVAILABLE or not sys.platform.startswith("linux") or LIBC is None:
         return None
     size_t = ctypes.c_size_t
     try:
         crypto = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
-        libc = ctypes.CDLL(None)
         md5, sha256 = crypto.MD5, crypto.SHA256
-        c_open, c_write, c_close = libc.open, libc.write, libc.close
     except (OSError, AttributeError):
         return None
     for fn in (md5, sha256):
         fn.argtypes, fn.restype = [size_t, size_t, size_t], size_t
-    c_open.argtypes, c_open.restype = [size_t, ctypes.c_int, ctypes.c_int], ctypes.c_int
-    c_write.argtypes, c_write.restype = [ctypes.c_int, size_t, size_t], ctypes.c_ssize_t
-    c_close.argtypes, c_close.restype = [ctypes.c_int], ctypes.c_int
     probe = b"honeysift"
     out = ctypes.create_string_buffer(32)
     src = ctypes.create_string_buffer(probe, len(probe))
@@ -500,7 +496,7 @@ def _load_native() -> tuple | None:
         ok = ok and out.raw == hashlib.sha256(probe).digest()
     except OSError:
         return None
-    return (md5, sha256, c_open, c_write, c_close) if ok else None
+    return (md5, sha256, LIBC.open, LIBC.write, LIBC.close) if ok else None
 
 
 def hash_and_write(buf, at, size, name, name_at, flags, d5, d256):
