@@ -6,27 +6,30 @@ Every attacker-controlled string (nicks, channels, hosts, message text) goes thr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from honeysift.analysis.irc import (
     METHODS,
     BotnetCensus,
+    Dcc,
     IrcReport,
     IrcSession,
+    LusersSnapshot,
     text,
 )
+from honeysift.protocols.irc import DccOffer
+from honeysift.report.present import IRC_OUTCOMES
 from honeysift.report.timefmt import iso
 from honeysift.safe_text import safe
 
+# The report's outcome labels; the terminal also says which reply registration ended before.
 _OUTCOME = {
-    "refused": "refused (RST to SYN)",
-    "no_answer": "no answer (SYN unanswered)",
-    "connected": "connected, no registration reply",
+    **IRC_OUTCOMES,
     "closed_during_registration": "closed during registration (before 001)",
-    "nickname_in_use": "nickname in use (433)",
-    "closed_by_server": "closed by the server (ERROR)",
-    "registered": "registered (001)",
-    "joined": "joined a channel",
 }
 _MAX_ITEMS = 20  # list entries shown per section before "... N more"
+_T = TypeVar("_T")
 
 
 def _s(b: bytes | None) -> str:
@@ -37,12 +40,24 @@ def _more(n: int) -> list[str]:
     return [f"      ... {n - _MAX_ITEMS} more (see --json)"] if n > _MAX_ITEMS else []
 
 
+def _capped_lines(items: Sequence[_T], line: Callable[[_T], str]) -> list[str]:
+    """One line per item for the first _MAX_ITEMS, then how many more there are: a session or
+    botnet can carry thousands of NAMES replies, topics, commands or DCC offers."""
+    return [line(x) for x in items[:_MAX_ITEMS]] + _more(len(items))
+
+
 def _n(x: int | None) -> str:
     return "-" if x is None else f"{x:,}"
 
 
 def _num(x: float) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def _dcc_offer(o: DccOffer) -> str:
+    """An offer as the message spelled it (the raw host where it is not an address), the same in
+    the session list and the botnet census, so the two can be matched by eye."""
+    return f"{_s(o.kind)} {_s(o.argument)} {o.address or _s(o.host_raw)}:{o.port}"
 
 
 def _session_lines(s: IrcSession) -> list[str]:
@@ -80,25 +95,26 @@ def _session_lines(s: IrcSession) -> list[str]:
             f"      LUSERS at {iso(x.time)}: global users {_n(x.global_users)}, local users"
             f" {_n(x.local_users)}" + (f" ({len(s.lusers)} replies)" if len(s.lusers) > 1 else "")
         )
-    for n in s.names[:_MAX_ITEMS]:
-        out.append(f"      NAMES {_s(n.channel)} at {iso(n.time)}: {n.nicks:,} nicks")
-    out += _more(len(s.names))
+    out += _capped_lines(
+        s.names, lambda n: f"      NAMES {_s(n.channel)} at {iso(n.time)}: {n.nicks:,} nicks"
+    )
     if s.commands:
         out.append(f"      {len(s.commands)} bot command(s) received (see the botnet below)")
-    for d in s.dcc[:_MAX_ITEMS]:
-        o = d.offer
-        out.append(
-            f"      DCC {_s(o.kind)} {_s(o.argument)} {o.address or _s(o.host_raw)}:{o.port}"
-            f"{f' size {o.size}' if o.size is not None else ''} ({d.direction}, from"
-            f" {_s(d.sender)} to {_s(d.target)}, frame {d.frame})"
-        )
-    out += _more(len(s.dcc))
+    out += _capped_lines(s.dcc, _session_dcc_line)
     out.append(
         f"      bytes to server {s.bytes_to_server:,}, from server {s.bytes_from_server:,};"
         f" lines {s.lines_to_server:,} / {s.lines_from_server:,}"
         + (f"; {s.malformed_lines} malformed" if s.malformed_lines else "")
     )
     return out
+
+
+def _session_dcc_line(d: Dcc) -> str:
+    size = f" size {d.offer.size}" if d.offer.size is not None else ""
+    return (
+        f"      DCC {_dcc_offer(d.offer)}{size} ({d.direction}, from"
+        f" {_s(d.sender)} to {_s(d.target)}, frame {d.frame})"
+    )
 
 
 def _botnet_lines(b: BotnetCensus, kbps: float) -> list[str]:
@@ -122,25 +138,17 @@ def _botnet_lines(b: BotnetCensus, kbps: float) -> list[str]:
         out.append(f"    {getattr(b, key):>8,}  {key}: {METHODS[key]}")
     if b.lusers:
         out.append(f"  LUSERS ({METHODS['lusers']})")
-        for x in b.lusers[:_MAX_ITEMS]:
-            f = x.figures
-            parts = [f"global users {_n(x.global_users)}", f"local users {_n(x.local_users)}"]
-            parts += [
-                f"{k.replace('_', ' ')} {f[k]}"
-                for k in ("servers", "operators", "channels", "max_global_users")
-                if k in f
-            ]
-            out.append(f"    {iso(x.time)} {_s(x.server_name)}: {', '.join(parts)}")
-        out += _more(len(b.lusers))
+        out += _capped_lines(b.lusers, _lusers_line)
     if b.names:
         out.append(f"  NAMES ({METHODS['names']})")
-        for n in b.names[:_MAX_ITEMS]:
-            done = "" if n.complete else " (no 366: stream ended)"
-            out.append(
+        out += _capped_lines(
+            b.names,
+            lambda n: (
                 f"    {iso(n.time)}: {n.nicks:,} nicks in {n.lines} line(s),"
-                f" {n.operators} ops, {n.voiced} voiced{done}"
-            )
-        out += _more(len(b.names))
+                f" {n.operators} ops, {n.voiced} voiced"
+                + ("" if n.complete else " (no 366: stream ended)")
+            ),
+        )
     if b.membership:
         peak = max(m for _, m in b.membership)
         out.append(
@@ -156,25 +164,36 @@ def _botnet_lines(b: BotnetCensus, kbps: float) -> list[str]:
             f"  channel keys: {keys or '-'}; server passwords: "
             f"{', '.join(_s(p) for p in b.passwords) or '-'}"
         )
-    for t in b.topics[:_MAX_ITEMS]:
-        out.append(f"  topic {iso(t.time)} ({t.source}, by {_s(t.setter)}): {_s(t.text)}")
-    out += _more(len(b.topics))
+    out += _capped_lines(
+        b.topics, lambda t: f"  topic {iso(t.time)} ({t.source}, by {_s(t.setter)}): {_s(t.text)}"
+    )
     if b.commands:
         out.append(f"  commands ({len(b.commands)})")
-        for c in b.commands[:_MAX_ITEMS]:
-            out.append(
+        out += _capped_lines(
+            b.commands,
+            lambda c: (
                 f"    {iso(c.time)} frame {c.frame} {c.kind} {_s(c.sender)} -> {_s(c.target)}:"
                 f" {_s(c.text)}"
-            )
-        out += _more(len(b.commands))
-    for d in b.dcc[:_MAX_ITEMS]:
-        o = d.offer
-        out.append(
-            f"  DCC {_s(o.kind)} {_s(o.argument)} {o.address or _s(o.host_raw)}:{o.port}"
-            f" from {_s(d.sender)} at {iso(d.time)} (frame {d.frame})"
+            ),
         )
-    out += _more(len(b.dcc))
+    out += _capped_lines(
+        b.dcc,
+        lambda d: (
+            f"  DCC {_dcc_offer(d.offer)} from {_s(d.sender)} at {iso(d.time)} (frame {d.frame})"
+        ),
+    )
     return out
+
+
+def _lusers_line(x: LusersSnapshot) -> str:
+    f = x.figures
+    parts = [f"global users {_n(x.global_users)}", f"local users {_n(x.local_users)}"]
+    parts += [
+        f"{k.replace('_', ' ')} {f[k]}"
+        for k in ("servers", "operators", "channels", "max_global_users")
+        if k in f
+    ]
+    return f"    {iso(x.time)} {_s(x.server_name)}: {', '.join(parts)}"
 
 
 def render_irc(report: IrcReport) -> str:
