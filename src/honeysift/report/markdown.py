@@ -132,16 +132,20 @@ class _Doc:
         self.lines.extend(lines)
 
     def h(self, level: int, text: str) -> None:
-        if self.lines and self.lines[-1] != "":
-            self.lines.append("")
+        self.end()
         self.lines += ["#" * level + " " + text, ""]
 
     def para(self, text: str) -> None:
         self.lines += [text, ""]
 
     def end(self) -> None:
+        """Close the block before with one blank line (never two)."""
         if self.lines and self.lines[-1] != "":
             self.lines.append("")
+
+    def table(self, headers: list[str], rows: list[list[str]], limit: int = _ROWS) -> None:
+        """Add a table the way a section adds a heading or a paragraph (see :func:`_table`)."""
+        self.add(*_table(headers, rows, limit))
 
 
 def render_markdown(report: dict) -> str:
@@ -217,7 +221,7 @@ def _answers(d: _Doc, r: dict) -> None:
         ]
         for s in irc.get("servers") or []
     ]
-    d.add(*_table(["Server", "Port", "Server names", "Best outcome", "Connections"], rows))
+    d.table(["Server", "Port", "Server names", "Best outcome", "Connections"], rows)
     ok = a.get("irc_servers_successful") or []
     d.para(f"Succeeded: **{_list(ok)}**" if ok else "Succeeded: none")
 
@@ -249,7 +253,7 @@ def _answers(d: _Doc, r: dict) -> None:
         ]
         for s in attacked
     ]
-    d.add(*_table(["Service", "Verdict", "Attackers", "Probers", "Connections"], rows))
+    d.table(["Service", "Verdict", "Attackers", "Probers", "Connections"], rows)
     probed = [s for s in services if not s.get("attackers")]
     if probed:
         d.para("Probed only (no payload): " + _list([service_label(s) for s in probed], 40) + ".")
@@ -431,20 +435,18 @@ def _http(d: _Doc, r: dict) -> None:
         ]
         for c in http.get("clients") or []
     ]
-    d.add(
-        *_table(
-            [
-                "Client",
-                "Role",
-                "Conns",
-                "Requests",
-                "Bytes sent",
-                "Exploit classes",
-                "Answers",
-                "User-Agent",
-            ],
-            rows,
-        )
+    d.table(
+        [
+            "Client",
+            "Role",
+            "Conns",
+            "Requests",
+            "Bytes sent",
+            "Exploit classes",
+            "Answers",
+            "User-Agent",
+        ],
+        rows,
     )
     d.h(3, "Exploit classes")
     rows = [
@@ -459,7 +461,7 @@ def _http(d: _Doc, r: dict) -> None:
         ]
         for c in http.get("classes") or []
     ]
-    d.add(*_table(["Class", "What", "Clients", "Attempts", "Verdict", "Why", "Frames"], rows))
+    d.table(["Class", "What", "Clients", "Attempts", "Verdict", "Why", "Frames"], rows)
     d.h(3, "Requests by client")
     reqs = http_requests(http)
     rows = [
@@ -478,7 +480,7 @@ def _http(d: _Doc, r: dict) -> None:
         ]
         for q in reqs
     ]
-    d.add(*_table(["Time", "Client", "Request", "Bytes", "Answer", "Classes", "Frame"], rows))
+    d.table(["Time", "Client", "Request", "Bytes", "Answer", "Classes", "Frame"], rows)
     tri = http.get("triage") or {}
     if tri:
         d.para(
@@ -501,9 +503,7 @@ def _http(d: _Doc, r: dict) -> None:
             ]
             for x in dls
         ]
-        d.add(
-            *_table(["Time", "Server", "Host", "Request", "Status", "Bytes", "MD5", "Type"], rows)
-        )
+        d.table(["Time", "Server", "Host", "Request", "Status", "Bytes", "MD5", "Type"], rows)
 
 
 def _udp(d: _Doc, r: dict) -> None:
@@ -551,7 +551,7 @@ def _udp(d: _Doc, r: dict) -> None:
             ]
             for n in x.get("names") or []
         ]
-        d.add(*_table(["Name", "Meaning", "Type", "Responses"], rows))
+        d.table(["Name", "Meaning", "Type", "Responses"], rows)
         d.add(*_evidence(nbns.get("evidence"), nbns.get("command")))
         d.end()
 
@@ -579,22 +579,20 @@ def _irc(d: _Doc, r: dict) -> None:
                 md(s.get("uid")),
             ]
         )
-    d.add(
-        *_table(
-            [
-                "Start",
-                "Client",
-                "Server",
-                "State",
-                "Outcome",
-                "Nick",
-                "Channels",
-                "ERROR",
-                "Bytes out / in",
-                "Flow",
-            ],
-            rows,
-        )
+    d.table(
+        [
+            "Start",
+            "Client",
+            "Server",
+            "State",
+            "Outcome",
+            "Nick",
+            "Channels",
+            "ERROR",
+            "Bytes out / in",
+            "Flow",
+        ],
+        rows,
     )
     for b in irc.get("botnets") or []:
         d.h(3, f"Botnet {md(b.get('channel'))} on {md(b.get('server'))}")
@@ -652,7 +650,7 @@ def _irc(d: _Doc, r: dict) -> None:
             ]
             for c in cmds
         ]
-        d.add(*_table(["Time", "Frame", "Sender", "Target", "Via", "Command"], rows))
+        d.table(["Time", "Frame", "Sender", "Target", "Via", "Command"], rows)
         dcc = b.get("dcc") or []
         if dcc:
             d.para("**DCC offers**:")
@@ -668,7 +666,7 @@ def _irc(d: _Doc, r: dict) -> None:
                 ]
                 for x in dcc
             ]
-            d.add(*_table(["Time", "Frame", "Sender", "Kind", "File", "Address", "Size"], rows))
+            d.table(["Time", "Frame", "Sender", "Kind", "File", "Address", "Size"], rows)
     d.para(
         f"Re-check: {code('honeysift irc ' + str((r.get('capture') or {}).get('file', 'CAPTURE')))}"
     )
@@ -695,24 +693,22 @@ def _files(d: _Doc, r: dict) -> None:
         ]
         for f in files
     ]
-    d.add(
-        *_table(
-            [
-                "Name",
-                "Protocol",
-                "Direction",
-                "From → to",
-                "Time",
-                "Bytes",
-                "MD5",
-                "SHA-256",
-                "Type",
-                "Complete",
-                "Saved as",
-                "Frames",
-            ],
-            rows,
-        )
+    d.table(
+        [
+            "Name",
+            "Protocol",
+            "Direction",
+            "From → to",
+            "Time",
+            "Bytes",
+            "MD5",
+            "SHA-256",
+            "Type",
+            "Complete",
+            "Saved as",
+            "Frames",
+        ],
+        rows,
     )
     missing = [x for x in dcc if not x.get("md5")]
     if missing:
@@ -764,21 +760,19 @@ def _outbound(d: _Doc, r: dict) -> None:
         ]
         for o in ob
     ]
-    d.add(
-        *_table(
-            [
-                "Kind",
-                "Service",
-                "Flows",
-                "Established",
-                "To",
-                "Sent",
-                "Received",
-                "First",
-                "Command",
-            ],
-            rows,
-        )
+    d.table(
+        [
+            "Kind",
+            "Service",
+            "Flows",
+            "Established",
+            "To",
+            "Sent",
+            "Received",
+            "First",
+            "Command",
+        ],
+        rows,
     )
     for o in ob:
         for q in o.get("queries") or []:
@@ -807,7 +801,7 @@ def _other(d: _Doc, r: dict) -> None:
             ]
             for c in o.get("clusters") or []
         ]
-        d.add(*_table(["Connections", "Hosts", "Bytes", "Answered", "First bytes", "Frames"], rows))
+        d.table(["Connections", "Hosts", "Bytes", "Answered", "First bytes", "Frames"], rows)
         d.para(f"Re-check: {code(o.get('command'))}")
 
 
@@ -842,7 +836,7 @@ def _timeline(d: _Doc, r: dict) -> None:
                 md(frames_text((e.get("evidence") or {}).get("frames"), 4)),
             ]
         )
-    d.add(*_table(["Time", "Kind", "What", "Frames"], rows, limit=1000))
+    d.table(["Time", "Kind", "What", "Frames"], rows, limit=1000)
 
 
 def _hosts(d: _Doc, r: dict) -> None:
@@ -864,24 +858,22 @@ def _hosts(d: _Doc, r: dict) -> None:
         ]
         for h in hosts
     ]
-    d.add(
-        *_table(
-            [
-                "IP",
-                "First seen",
-                "Last seen",
-                "Flows",
-                "Initiated",
-                "Contacted",
-                "Ports it hit",
-                "Ports the honeypot hit",
-                "Bytes in",
-                "Bytes out",
-                "Payload in",
-            ],
-            rows,
-            limit=2000,
-        )
+    d.table(
+        [
+            "IP",
+            "First seen",
+            "Last seen",
+            "Flows",
+            "Initiated",
+            "Contacted",
+            "Ports it hit",
+            "Ports the honeypot hit",
+            "Bytes in",
+            "Bytes out",
+            "Payload in",
+        ],
+        rows,
+        limit=2000,
     )
 
 
