@@ -108,6 +108,34 @@ def _list(items: list[Any], limit: int = 20) -> str:
     return text + (f", ... ({more} more)" if more else "")
 
 
+def _counted(label: str, items: list[Any] | None) -> str:
+    """A list item giving the number of hosts before the first 30 of them, so a list that is cut
+    still says its size (a service's attackers and probers, a UDP probe's sources)."""
+    items = items or []
+    return f"- {label} ({len(items)}): {_list(items, 30)}"
+
+
+def _bullets(items: list[Any] | None, indent: str = "") -> list[str]:
+    """One escaped list item per entry (reasons, errors), nested under the line before when
+    *indent* is given."""
+    return [f"{indent}- {md(x)}" for x in items or []]
+
+
+def _endpoint(x: dict, role: str) -> str:
+    """The cell for ``x[role]:x[role_port]`` (client or server of a session, request or download)."""
+    return md(f"{x.get(role)}:{x.get(role + '_port')}")
+
+
+def _joined(values: list[Any]) -> str:
+    """Several escaped values in one table cell; "; " because the values may contain commas."""
+    return "; ".join(md(v) for v in values) or "-"
+
+
+def _tally(counts: dict | None) -> str:
+    """``key xN, ...`` for a count per kind, unescaped: callers differ in what an empty one shows."""
+    return ", ".join(f"{k} x{v}" for k, v in (counts or {}).items())
+
+
 def _evidence(ev: dict | None, command: str | None) -> list[str]:
     ev = ev or {}
     out = []
@@ -169,7 +197,7 @@ def render_markdown(report: dict) -> str:
     errors = r.get("analysis_errors") or []
     if errors:
         d.h(2, "Analysis steps that failed")
-        d.add(*[f"- {md(e)}" for e in errors])
+        d.add(*_bullets(errors))
         d.end()
     return "\n".join(d.lines).rstrip() + "\n"
 
@@ -197,10 +225,9 @@ def _header(d: _Doc, r: dict) -> None:
             f"- **Honeypot: {_list(hps)}** ({md(roles.get('method', '-'))}; "
             f"confidence {md(roles.get('confidence', '-'))})"
         )
-        d.add(*[f"  - {md(x)}" for x in roles.get("reasons") or []])
     else:
         d.add("- **No honeypot evident**: name it with `--honeypot IP`")
-        d.add(*[f"  - {md(x)}" for x in roles.get("reasons") or []])
+    d.add(*_bullets(roles.get("reasons"), "  "))
     d.end()
 
 
@@ -263,7 +290,7 @@ def _answers(d: _Doc, r: dict) -> None:
         d.para("None.")
     for s in wins:
         d.add(f"- **{md(service_label(s))}**")
-        d.add(*[f"  - {md(x)}" for x in s.get("reasons") or []])
+        d.add(*_bullets(s.get("reasons"), "  "))
         d.add(f"  - Re-check: {code(s.get('command'))}")
     d.end()
     d.h(3, "6. Which files were transferred?")
@@ -303,6 +330,11 @@ def _verdict(v: Any) -> str:
     return f"**{text}**" if v == "succeeded" else text
 
 
+def _service_verdict(s: dict) -> str:
+    """``service: VERDICT``, how every heading of a service (generic, Slammer, NBNS) ends."""
+    return f"{md(service_label(s))}: {_verdict(s.get('verdict'))}"
+
+
 def _census_table(b: dict) -> list[str]:
     rows = [
         [num(e.get("bots")), md(kbps(e.get("bandwidth_kbps"))), md(e.get("method", e.get("name")))]
@@ -334,14 +366,14 @@ def _services(d: _Doc, r: dict) -> None:
         return
     d.h(2, "Services")
     for s in services:
-        d.h(3, f"{md(service_label(s))}: {_verdict(s.get('verdict'))}")
+        d.h(3, _service_verdict(s))
         d.add(
-            f"- Attackers ({len(s.get('attackers') or [])}): {_list(s.get('attackers') or [], 30)}",
-            f"- Probers ({len(s.get('probers') or [])}): {_list(s.get('probers') or [], 30)}",
+            _counted("Attackers", s.get("attackers")),
+            _counted("Probers", s.get("probers")),
             f"- Connections {num(s.get('connections'))}, packets {num(s.get('packets'))}",
             "- Why:",
         )
-        d.add(*[f"  - {md(x)}" for x in s.get("reasons") or []])
+        d.add(*_bullets(s.get("reasons"), "  "))
         d.add(*_evidence(s.get("evidence"), s.get("command")))
         d.end()
 
@@ -400,12 +432,12 @@ def _smb_table(sessions: list[dict]) -> list[str]:
         rows.append(
             [
                 when(x.get("start")),
-                md(f"{x.get('client')}:{x.get('client_port')}"),
+                _endpoint(x, "client"),
                 md(x.get("port")),
-                "; ".join(md(v) for v in logons) or "-",
-                "; ".join(md(v) for v in shares) or "-",
-                "; ".join(md(v) for v in call_text) or "-",
-                "; ".join(md(v) for v in files) or "-",
+                _joined(logons),
+                _joined(shares),
+                _joined(call_text),
+                _joined(files),
                 md(x.get("outcome")),
                 md(x.get("flow")),
             ]
@@ -430,7 +462,7 @@ def _http(d: _Doc, r: dict) -> None:
             num(c.get("requests")),
             num(c.get("bytes_sent")),
             _list(c.get("classes") or []),
-            md(", ".join(f"{k} x{v}" for k, v in (c.get("statuses") or {}).items()) or "-"),
+            md(_tally(c.get("statuses")) or "-"),
             _list(c.get("user_agents") or [], 2),
         ]
         for c in http.get("clients") or []
@@ -456,7 +488,7 @@ def _http(d: _Doc, r: dict) -> None:
             _list(c.get("clients") or [], 8),
             num(c.get("attempts")),
             _verdict(c.get("verdict")),
-            "; ".join(md(x) for x in c.get("reasons") or []),
+            _joined(c.get("reasons") or []),
             md(frames_text(c.get("frames"), 6)),
         ]
         for c in http.get("classes") or []
@@ -493,7 +525,7 @@ def _http(d: _Doc, r: dict) -> None:
         rows = [
             [
                 when(x.get("time")),
-                md(f"{x.get('server')}:{x.get('server_port')}"),
+                _endpoint(x, "server"),
                 md(x.get("host")),
                 md(f"{x.get('method')} {x.get('uri')}"),
                 md(x.get("status")),
@@ -516,27 +548,25 @@ def _udp(d: _Doc, r: dict) -> None:
     d.h(2, "UDP probes")
     if slam:
         x = slam["details"]
-        d.h(3, f"Slammer on {md(service_label(slam))}: {_verdict(slam.get('verdict'))}")
+        d.h(3, f"Slammer on {_service_verdict(slam)}")
         d.add(
             f"- Datagrams: {num(x.get('datagrams'))}, Slammer-like: **{num(x.get('slammer_like'))}**, "
             f"distinct payloads: {num(x.get('distinct_payloads'))}, payload md5 {md(x.get('payload_md5'))}",
-            f"- Sources ({len(x.get('sources') or [])}): {_list(x.get('sources') or [], 30)}",
+            _counted("Sources", x.get("sources")),
             f"- Datagrams the honeypot sent to udp/1434 afterwards: {num(x.get('honeypot_sent_to_1434_after'))}",
         )
-        d.add(*[f"- {md(t)}" for t in slam.get("reasons") or []])
+        d.add(*_bullets(slam.get("reasons")))
         d.add(*_evidence(slam.get("evidence"), slam.get("command")))
         d.end()
     if nbns:
         x = nbns["details"]
-        d.h(
-            3, f"NetBIOS name service on {md(service_label(nbns))}: {_verdict(nbns.get('verdict'))}"
-        )
+        d.h(3, f"NetBIOS name service on {_service_verdict(nbns)}")
         d.add(
             f"- Queries: {num(x.get('queries'))} ("
-            + md(", ".join(f"{k} x{v}" for k, v in (x.get("query_kinds") or {}).items()))
+            + md(_tally(x.get("query_kinds")))
             + f"), distinct ignoring the transaction id: {num(x.get('distinct_queries_ignoring_txid'))}",
             f"- Responses: {num(x.get('responses'))}, with names: {num(x.get('responses_with_names'))}",
-            f"- Sources ({len(x.get('sources') or [])}): {_list(x.get('sources') or [], 30)}",
+            _counted("Sources", x.get("sources")),
             f"- MAC addresses disclosed: {_list(x.get('mac_addresses') or [])}",
         )
         for kind, names in (x.get("disclosed") or {}).items():
@@ -568,8 +598,8 @@ def _irc(d: _Doc, r: dict) -> None:
         rows.append(
             [
                 when(s.get("start")),
-                md(f"{s.get('client')}:{s.get('client_port')}"),
-                md(f"{s.get('server')}:{s.get('server_port')}"),
+                _endpoint(s, "client"),
+                _endpoint(s, "server"),
                 md(s.get("conn_state")),
                 md(irc_outcome(s.get("outcome"))),
                 md(s.get("nick") or "-"),
@@ -731,7 +761,7 @@ def _backdoors(d: _Doc, r: dict) -> None:
     for b in bds:
         state = "**answered**" if b.get("answered_connections") else "never answered"
         d.h(3, f"{md(b.get('proto'))}/{md(b.get('port'))} {md(b.get('service'))}: {state}")
-        d.add(*[f"- {md(x)}" for x in b.get("reasons") or []])
+        d.add(*_bullets(b.get("reasons")))
         link = b.get("linked_to")
         if isinstance(link, dict):
             d.add(
