@@ -10,6 +10,7 @@ and bidi overrides show as ``\\xNN`` instead of being hidden or reordering the t
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,25 @@ def _ticks(t0: float, t1: float, max_ticks: int = 9) -> list[tuple[float, str]]:
     return out
 
 
+def _time_x(t0: float, t1: float, left: float, plot_w: float) -> Callable[[float], float]:
+    """The x of a time on a time axis from *t0* to *t1* drawn *plot_w* wide from *left*: the
+    timeline and the membership charts place dots, steps and ticks alike."""
+    return lambda t: round(left + (t - t0) / (t1 - t0) * plot_w, 1)
+
+
+def _plot_area(width: int, height: int, left: int, right: int, top: int, bottom: float) -> dict:
+    """A chart's size and its plot area's edges, which the template draws the grid and labels
+    along; *right* is the right margin."""
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": bottom,
+    }
+
+
 def timeline_chart(r: dict) -> dict | None:
     events = [e for e in r.get("timeline") or [] if _is_num(e.get("time"))][:_MAX_EVENTS]
     if not events:
@@ -164,9 +184,7 @@ def timeline_chart(r: dict) -> dict | None:
     width, left, right, top, row_h = 1100, 120, 24, 28, 30
     plot_w = width - left - right
     height = top + row_h * len(kinds) + 34
-
-    def x(t: float) -> float:
-        return round(left + (t - t0) / (t1 - t0) * plot_w, 1)
+    x = _time_x(t0, t1, left, plot_w)
 
     def y(kind: str) -> float:
         return top + row_h * kinds.index(kind) + row_h / 2
@@ -190,12 +208,7 @@ def timeline_chart(r: dict) -> dict | None:
     if steps:
         band = {"x": steps[0]["x"] - 6, "w": max(steps[-1]["x"] - steps[0]["x"] + 12, 12)}
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": width - right,
-        "top": top,
-        "bottom": top + row_h * len(kinds),
+        **_plot_area(width, height, left, right, top, top + row_h * len(kinds)),
         "rows": [{"kind": k, "y": y(k), "chain": k in p.COMPROMISE_KINDS} for k in kinds],
         "dots": dots,
         "steps": steps,
@@ -235,9 +248,7 @@ def botnet_chart(b: dict) -> dict:
         ]
         peak = max([peak] + [n for _, n in names])
         plot_w, plot_h = width - left - right, height - top - 30
-
-        def x(t: float) -> float:
-            return round(left + (t - t0) / (t1 - t0) * plot_w, 1)
+        x = _time_x(t0, t1, left, plot_w)
 
         def yv(n: float) -> float:
             return round(top + plot_h - n / peak * plot_h, 1)
@@ -252,12 +263,7 @@ def botnet_chart(b: dict) -> dict:
         path.append(f"{x(t1)},{prev_y}")
         yticks = sorted({0, round(peak / 2), round(peak)})
         line = {
-            "width": width,
-            "height": height,
-            "left": left,
-            "right": width - right,
-            "top": top,
-            "bottom": top + plot_h,
+            **_plot_area(width, height, left, right, top, top + plot_h),
             "path": " ".join(path),
             "area": f"{x(pts[0][0])},{top + plot_h} " + " ".join(path) + f" {x(t1)},{top + plot_h}",
             "yticks": [{"y": yv(v), "label": v} for v in yticks],
