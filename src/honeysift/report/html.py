@@ -74,27 +74,19 @@ def render_html(report: dict) -> str:
         "irc": r.get("irc") or {},
         "honeypots": p.honeypot_ips(r),
         "services": p.by_verdict(services),
-        "attacked": [s for s in p.by_verdict(services) if s.get("attackers")],
-        "probed": [s for s in services if not s.get("attackers")],
+        "attacked": p.attacked_services(services),
+        "probed": p.probed_services(services),
         "rpc": p.rpc_summary,
         "http_requests": p.http_requests((r.get("sections") or {}).get("http") or {}),
-        "wins": [s for s in services if s.get("verdict") == "succeeded"],
+        "wins": p.succeeded_services(services),
         "smb_services": [
             s for s in p.by_verdict(services) if (s.get("details") or {}).get("sessions")
         ],
-        "slammer": next((s for s in services if "slammer_like" in (s.get("details") or {})), None),
-        "nbns": next((s for s in services if "names" in (s.get("details") or {})), None),
+        "slammer": p.service_with_detail(services, "slammer_like"),
+        "nbns": p.service_with_detail(services, "names"),
         "http": (r.get("sections") or {}).get("http") or {},
-        "dcc_missing": [
-            x
-            for x in ((r.get("sections") or {}).get("transfers") or {}).get("dcc") or []
-            if not x.get("md5")
-        ],
-        "key_findings": [
-            g
-            for g in p.group_findings(r.get("findings") or [], p.honeypot_ips(r))
-            if g["finding"].get("severity") in ("critical", "high")
-        ],
+        "dcc_missing": p.uncarved_dcc(r),
+        "key_findings": p.key_findings(r),
         "severities": p.SEVERITY_ORDER,
         "compromise_kinds": p.COMPROMISE_KINDS,
         "timeline_chart": timeline_chart(r),

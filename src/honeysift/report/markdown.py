@@ -20,21 +20,25 @@ from honeysift.report.present import (
     COMPROMISE_KINDS,
     SEVERITY_ORDER,
     SUCCESS_OUTCOMES,
+    attacked_services,
     by_verdict,
     capped,
     compromise_steps,
     duration,
     frames_text,
-    group_findings,
-    honeypot_ips,
     http_requests,
     irc_outcome,
     kbps,
+    key_findings,
     num,
+    probed_services,
     rpc_summary,
     sanitized,
     service_label,
+    service_with_detail,
     smb_sessions,
+    succeeded_services,
+    uncarved_dcc,
     when,
 )
 from honeysift.safe_text import safe
@@ -269,7 +273,7 @@ def _answers(d: _Doc, r: dict) -> None:
     )
     d.h(3, "4. Which services were attacked, and did the attacks succeed?")
     services = r.get("services") or []
-    attacked = [s for s in by_verdict(services) if s.get("attackers")]
+    attacked = attacked_services(services)
     rows = [
         [
             md(service_label(s)),
@@ -281,11 +285,11 @@ def _answers(d: _Doc, r: dict) -> None:
         for s in attacked
     ]
     d.table(["Service", "Verdict", "Attackers", "Probers", "Connections"], rows)
-    probed = [s for s in services if not s.get("attackers")]
+    probed = probed_services(services)
     if probed:
         d.para("Probed only (no payload): " + _list([service_label(s) for s in probed], 40) + ".")
     d.h(3, "5. Which attacks succeeded, and why?")
-    wins = [s for s in services if s.get("verdict") == "succeeded"]
+    wins = succeeded_services(services)
     if not wins:
         d.para("None.")
     for s in wins:
@@ -344,11 +348,7 @@ def _census_table(b: dict) -> list[str]:
 
 
 def _key_findings(d: _Doc, r: dict) -> None:
-    groups = [
-        g
-        for g in group_findings(r.get("findings") or [], honeypot_ips(r))
-        if g["finding"].get("severity") in ("critical", "high")
-    ]
+    groups = key_findings(r)
     if not groups:
         return
     d.h(2, "Key findings")
@@ -539,10 +539,8 @@ def _http(d: _Doc, r: dict) -> None:
 
 
 def _udp(d: _Doc, r: dict) -> None:
-    slam = next(
-        (s for s in r.get("services") or [] if "slammer_like" in (s.get("details") or {})), None
-    )
-    nbns = next((s for s in r.get("services") or [] if "names" in (s.get("details") or {})), None)
+    slam = service_with_detail(r.get("services") or [], "slammer_like")
+    nbns = service_with_detail(r.get("services") or [], "names")
     if not slam and not nbns:
         return
     d.h(2, "UDP probes")
@@ -704,7 +702,6 @@ def _irc(d: _Doc, r: dict) -> None:
 
 def _files(d: _Doc, r: dict) -> None:
     files = r.get("files") or []
-    dcc = ((r.get("sections") or {}).get("transfers") or {}).get("dcc") or []
     d.h(2, "Files")
     rows = [
         [
@@ -740,7 +737,7 @@ def _files(d: _Doc, r: dict) -> None:
         ],
         rows,
     )
-    missing = [x for x in dcc if not x.get("md5")]
+    missing = uncarved_dcc(r)
     if missing:
         d.para("Offered over IRC DCC but not carved (no data connection in the capture):")
         d.add(

@@ -201,6 +201,44 @@ def by_verdict(services: list[dict]) -> list[dict]:
     )
 
 
+def attacked_services(services: list[dict]) -> list[dict]:
+    """Services someone sent a payload to (``attackers``), by verdict: every renderer's table of
+    attacked services lists these, and the rest are "probed only"."""
+    return [s for s in by_verdict(services) if s.get("attackers")]
+
+
+def probed_services(services: list[dict]) -> list[dict]:
+    """Services that were only probed (no attacker), in report order."""
+    return [s for s in services if not s.get("attackers")]
+
+
+def succeeded_services(services: list[dict]) -> list[dict]:
+    """Services whose attacks succeeded, in report order: the "which attacks worked" answer."""
+    return [s for s in services if s.get("verdict") == "succeeded"]
+
+
+def service_with_detail(services: list[dict], key: str) -> dict | None:
+    """The first service whose details hold *key*: how the Markdown and HTML reports find the
+    Slammer (``slammer_like``) and NetBIOS name service (``names``) sections."""
+    return next((s for s in services if key in (s.get("details") or {})), None)
+
+
+def key_findings(report: dict) -> list[dict]:
+    """The critical and high findings, grouped (:func:`group_findings`), that the Markdown and
+    HTML reports put first."""
+    return [
+        g
+        for g in group_findings(report.get("findings") or [], honeypot_ips(report))
+        if g["finding"].get("severity") in ("critical", "high")
+    ]
+
+
+def uncarved_dcc(report: dict) -> list[dict]:
+    """DCC offers with no file carved (no md5: the data connection is not in the capture)."""
+    dcc = ((report.get("sections") or {}).get("transfers") or {}).get("dcc") or []
+    return [x for x in dcc if not x.get("md5")]
+
+
 def is_num(x: Any) -> bool:
     """A finite int or float (not a bool)."""
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from honeysift.report.present import (
     SUCCESS_OUTCOMES,
-    by_verdict,
+    attacked_services,
     capped,
     duration,
     group_findings,
@@ -20,6 +20,7 @@ from honeysift.report.present import (
     num,
     sanitized,
     service_label,
+    succeeded_services,
     when,
 )
 
@@ -85,7 +86,7 @@ def render_summary(report: dict) -> str:
             )
 
     services = r.get("services") or []
-    attacked = [s for s in by_verdict(services) if s.get("attackers")]
+    attacked = attacked_services(services)
     add("")
     add(f"Remote IPs: {num(a.get('remote_ip_count', len(r.get('remote_hosts') or [])))}")
     add(f"Attacked services ({len(attacked)}; probed only: {len(services) - len(attacked)}):")
@@ -94,7 +95,7 @@ def render_summary(report: dict) -> str:
             f"  {service_label(s):<28} {str(s.get('verdict', '?')).upper():<10} "
             f"{len(s.get('attackers') or []):>3} attacker(s), {num(s.get('connections'))} connection(s)"
         )
-    wins = [s for s in services if s.get("verdict") == "succeeded"]
+    wins = succeeded_services(services)
     if wins:
         add("Successful attacks, and why:")
         for s in wins:
