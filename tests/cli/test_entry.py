@@ -45,3 +45,16 @@ def test_show_writes_the_same_text_as_the_library() -> None:
         assert cli.returncode == 0
         assert cli.stdout == "".join(c + "\n" for c in chunks).encode()
         assert cli.stdout.count(b"\n") >= 2553
+
+
+def test_capture_names_in_warnings_are_escaped(tmp_path: Path) -> None:
+    # a damaged capture whose file name carries terminal escapes (an attacker may name the
+    # files a honeypot collects): every command's warning shows the name escaped
+    example = Path(__file__).resolve().parents[2] / "examples" / "sotm27-mini.pcap"
+    evil = tmp_path / "cap\x1b]0;x\x07\x1b[2J.pcap"
+    evil.write_bytes(example.read_bytes()[:30_000])  # cut inside a record
+    for args in (["show", "-c", "1"], ["show", "-T", "json", "-c", "1"], ["info"], ["flows"]):
+        res = _run(*args, str(evil))
+        assert res.returncode == 1, args  # damaged: everything readable shown, status 1
+        assert b"warning" in res.stderr and b"\\x1b]0;x\\x07\\x1b[2J.pcap" in res.stderr, args
+        assert b"\x1b" not in res.stderr and b"\x07" not in res.stderr, args

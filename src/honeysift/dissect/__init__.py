@@ -24,6 +24,7 @@ from honeysift.dissect import app
 from honeysift.dissect.frames import Conversations, conversations
 from honeysift.dissect.tcp import decode_tcp
 from honeysift.progress import Progress
+from honeysift.safe_text import safe
 
 __all__ = ["Dissection", "dissect", "show_command"]
 
@@ -222,8 +223,8 @@ def show_command(
         warnings = list(cap.warnings)
     if progress is not None:
         progress.done()  # its line cleared before the warnings
-    for w in warnings:
-        sys.stderr.write(f"honeysift: warning: {capture}: {w}\n")
+    for w in warnings:  # the file name and the warning are escaped as every command's are
+        sys.stderr.write(f"honeysift: {safe(f'warning: {capture}: {w}', keep_newlines=True)}\n")
     return 1 if damaged else 0
 
 
