@@ -200,12 +200,17 @@ def show_command(
         from honeysift.filters.bpf import compile_filter
 
         flt = compile_filter(words)
-    dflt = compile_display(display_filter) if display_filter else None
+    known = show_text.known_field
+    dflt = compile_display(display_filter, known) if display_filter else None
     fields = list(fields)
-    if mode == "fields" and not fields:
+    if mode == "fields":
         from honeysift.errors import HoneysiftError
 
-        raise HoneysiftError("-T fields needs at least one -e FIELD")
+        if not fields:
+            raise HoneysiftError("-T fields needs at least one -e FIELD")
+        unknown = [f for f in fields if not known(f)]
+        if unknown:  # as tshark: a typo is an error, not a column that is always empty
+            raise HoneysiftError(f"unknown field(s) for -e: {', '.join(map(repr, unknown))}")
     raw = out is None and hasattr(sys.stdout, "buffer")  # bytes straight to the byte stream
     write = out or _stdout_writer(raw)
     with Capture(capture, progress=progress) as cap:

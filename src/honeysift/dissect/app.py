@@ -49,6 +49,10 @@ LABEL = {
     "icmp": "ICMP",
     "icmpv6": "ICMPv6",
 }
+#: The protocol part of the field names the decoders put on their trees: the record kinds,
+#: and the names tshark files under protocols of their own (NTLMSSP inside SMB, SMB pipes,
+#: ``_ws.malformed``, ``data.len``). ``show -Y``/``-e`` accept any name under these.
+FIELD_PROTOCOLS = frozenset(LABEL) | {"ntlmssp", "smb_pipe", "_ws", "data"}
 MAX_STREAM = 64 << 20  # bytes of one direction decoded; the rest is reported, not parsed
 
 

@@ -178,8 +178,9 @@ def _compare(op: str, value_text: str, is_string: bool, expr: str, pos: int):
 
 
 class _Parser:
-    def __init__(self, expr: str) -> None:
+    def __init__(self, expr: str, known: Callable[[str], bool] | None = None) -> None:
         self.expr = expr
+        self.known = known
         self.toks = _lex(expr)
         self.i = 0
         self.fields: set[str] = set()
@@ -252,6 +253,8 @@ class _Parser:
         if tok.kind != "word" or not _FIELD.match(tok.text):
             raise self.error(tok, f"expected a field name, got {tok.text!r}")
         name = tok.text
+        if self.known is not None and not self.known(name):
+            raise self.error(tok, f"unknown field {name!r}")
         self.fields.add(name)
         nxt = self.peek()
         if nxt.kind == "op" and nxt.text in _CMP:
@@ -276,6 +279,7 @@ def _unquote(s: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m[1], m[1]), body)
 
 
-def compile_display(expr: str) -> Predicate:
-    """Compile a display filter; raises :class:`FilterError` pointing at the bad token."""
-    return _Parser(expr).parse()
+def compile_display(expr: str, known: Callable[[str], bool] | None = None) -> Predicate:
+    """Compile a display filter; raises :class:`FilterError` pointing at the bad token (also
+    at a field name that ``known``, when given, refuses)."""
+    return _Parser(expr, known).parse()

@@ -73,6 +73,33 @@ def _json_value(v: Any) -> Any:
     return safe(str(v))
 
 
+#: The header fields :class:`FrameFields` reads from the packet table and the frame bytes
+#: (tests/dissect/test_field_names.py keeps this equal to what it serves).
+HEADER_FIELDS = frozenset({
+    "frame", "frame.number", "frame.len", "frame.cap_len", "frame.time_epoch",
+    "frame.time_relative", "frame.protocols",
+    "eth", "eth.src", "eth.dst", "eth.addr", "eth.type", "vlan", "vlan.id",
+    "ip", "ip.src", "ip.dst", "ip.addr", "ip.proto", "ip.ttl", "ip.id", "ip.len",
+    "ipv6", "ipv6.src", "ipv6.dst", "ipv6.addr", "ipv6.nxt", "ipv6.hlim",
+    "tcp", "tcp.srcport", "tcp.dstport", "tcp.port", "tcp.stream", "tcp.seq", "tcp.seq_raw",
+    "tcp.ack", "tcp.ack_raw", "tcp.flags", "tcp.flags.str", "tcp.flags.fin", "tcp.flags.syn",
+    "tcp.flags.reset", "tcp.flags.push", "tcp.flags.ack", "tcp.flags.urg", "tcp.len",
+    "tcp.window_size_value",
+    "udp", "udp.srcport", "udp.dstport", "udp.port", "udp.stream", "udp.length",
+})  # fmt: skip
+
+
+def known_field(name: str) -> bool:
+    """Whether ``show -Y``/``-T fields -e`` can ever give ``name`` a value: a header field, a
+    record kind, or a name under a decoder's protocol. Unknown names are refused (tshark
+    refuses them too) instead of printing empty columns for a typo such as ``ip.scr``; a
+    misspelt name under a decoder's protocol (``dns.qry.nmae``) still passes."""
+    if name in HEADER_FIELDS or name in app.LABEL:
+        return True
+    head, dot, _ = name.partition(".")
+    return bool(dot) and head in app.FIELD_PROTOCOLS
+
+
 class FrameFields:
     """Field lookup for one table row: header fields from the columns, the rest from records."""
 
