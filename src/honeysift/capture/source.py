@@ -2,7 +2,7 @@
 
 Compression is detected by magic bytes, never by file name. Compressed input and stdin are
 spooled once to a temporary file (in ``$TMPDIR``) so every later stage can seek to a frame's
-bytes; memory use does not grow with the capture. Hashes of the bytes as stored and of the
+bytes; memory use grows neither with the capture nor with its compression ratio. Hashes of the bytes as stored and of the
 decompressed capture are computed during that single pass.
 """
 
@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from honeysift.errors import CaptureError
@@ -25,6 +26,9 @@ BZIP2_MAGIC = b"BZh"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
 _COPY_BLOCK = 1 << 20
+_SLICE = 16 << 10  # compressed bytes per decompressor step (how precisely damage is placed)
+_OUT_LIMIT = 64 << 10  # most decompressed bytes one step may return (bounds memory and loss)
+_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 
 @dataclass(slots=True)
@@ -153,66 +157,153 @@ def _decompressor(kind: str):
     return lzma.LZMADecompressor()
 
 
+def _pieces(dec, kind: str, data) -> Iterator[bytes]:
+    """The output of feeding *data*, at most ``_OUT_LIMIT`` bytes at a time.
+
+    One unbounded call would return a whole expansion at once (1 MiB of a bomb is gigabytes).
+    zlib keeps what it could not yet use in ``unconsumed_tail`` (and may still hold output when
+    a call fills ``max_length`` exactly); bz2 and lzma keep it inside until ``needs_input``.
+    """
+    while True:
+        out = dec.decompress(data, _OUT_LIMIT)
+        if out:
+            yield out
+        if dec.eof:
+            return
+        if kind == "gzip":
+            data = dec.unconsumed_tail
+            if not data and len(out) < _OUT_LIMIT:
+                return
+        else:
+            data = b""
+            if dec.needs_input:
+                return
+
+
+class _Spooler:
+    """Decompresses member after member into the spool, hashing what it writes."""
+
+    def __init__(self, kind: str, out, stored_size: int) -> None:
+        self.kind, self.out, self.stored_size = kind, out, stored_size
+        self.md5, self.sha256 = hashlib.md5(), hashlib.sha256()
+        self.size = 0
+        self.dec = _decompressor(kind)
+        self.mid = False  # the current member has started and not ended
+        self.failed = False
+        self.carry = b""  # bytes after a member's end, too few yet to tell what follows
+        self.warnings: list[str] = []
+
+    def _emit(self, plain: bytes) -> None:
+        self.md5.update(plain)
+        self.sha256.update(plain)
+        self.out.write(plain)
+        self.size += len(plain)
+
+    def feed(self, data, at: int, last: bool = False) -> None:
+        """Decompress *data*, which starts at compressed byte *at*; *last*: no more follows."""
+        if self.carry:
+            data, at = self.carry + bytes(data), at - len(self.carry)
+            self.carry = b""
+        while data and not self.failed:
+            if not self.mid:  # a member must start here, or this is trailing data
+                if len(data) < 8 and not last:
+                    self.carry = bytes(data)
+                    return
+                if sniff_compression(bytes(data[:8])) != self.kind:
+                    self.warnings.append(
+                        f"{self.stored_size - at} bytes of trailing data after the {self.kind} "
+                        f"stream at compressed byte {at} (ignored)"
+                    )
+                    self.failed = True
+                    return
+            self.mid = True
+            saved = self.dec.copy() if self.kind == "gzip" else None
+            done = 0  # output of *data* already written
+            try:
+                for plain in _pieces(self.dec, self.kind, data):
+                    self._emit(plain)
+                    done += len(plain)
+            except _ERRORS as exc:
+                self._damaged(exc, saved, data, at, done)
+                return
+            if not self.dec.eof:
+                return
+            rest = self.dec.unused_data
+            at += len(data) - len(rest)
+            data = rest
+            self.dec = _decompressor(self.kind)
+            self.mid = False
+
+    def _damaged(self, exc: Exception, saved, data, at: int, done: int) -> None:
+        """Warn where *data* (at compressed byte *at*) broke the stream, keeping what it gave.
+
+        gzip: the step is replayed byte by byte from a copy of the decompressor, so all output
+        before the failing byte is kept and the offset is exact. bzip2/xz decompressors cannot be
+        copied: the failing step's output is lost (at most ``_OUT_LIMIT`` bytes) and the offset
+        is that of the ``_SLICE``-byte step. Either way the error shows where it was found: a
+        checksum error is found after the damaged bytes, at the checksum.
+        """
+        where = f"in compressed bytes {at}-{at + len(data) - 1}"
+        if saved is not None:
+            skip = done
+            for i in range(len(data)):
+                try:
+                    for plain in _pieces(saved, self.kind, data[i : i + 1]):
+                        if skip < len(plain):
+                            self._emit(plain[skip:])
+                        skip = max(0, skip - len(plain))
+                except _ERRORS as again:
+                    exc, where = again, f"at compressed byte {at + i}"
+                    break
+        self.warnings.append(
+            f"{self.kind} stream damaged, error found {where} ({exc}); "
+            f"analysing the {self.size} bytes decompressed before it"
+        )
+        self.failed = True
+
+    def finish(self, consumed: int) -> None:
+        if self.carry and not self.failed:
+            self.feed(b"", consumed, last=True)
+        if self.mid and not self.failed:
+            self.warnings.append(
+                f"{self.kind} stream ends early (file cut short at compressed byte {consumed}); "
+                f"analysing the {self.size} bytes decompressed before it"
+            )
+
+
 def _decompress_to_spool(name: str, f, kind: str, stored_size: int) -> Source:
     """Incremental decompression, so a damaged or cut tail still yields everything before it.
 
-    Concatenated members (``cat a.gz b.gz``) are followed, as gzip/bzip2/xz tools do.
+    Input goes in ``_SLICE``-byte steps and output comes out at most ``_OUT_LIMIT`` bytes at a
+    time, so memory stays bounded whatever the expansion ratio (a decompression bomb only fills
+    the spool) and damage loses little. Concatenated members (``cat a.gz b.gz``) are followed,
+    as gzip/bzip2/xz tools do.
     """
     fd, spool = tempfile.mkstemp(prefix="honeysift-", suffix=".cap")
     md5_in, sha_in = hashlib.md5(), hashlib.sha256()
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    size = consumed = 0
-    warnings: list[str] = []
-    dec = _decompressor(kind)
-    mid = False  # the current member has started and not ended
-    failed = False
+    consumed = 0
     try:
         with os.fdopen(fd, "wb") as out:
+            sp = _Spooler(kind, out, stored_size)
             while block := f.read(_COPY_BLOCK):
                 md5_in.update(block)
                 sha_in.update(block)
-                data = block
-                while data and not failed:
-                    try:
-                        plain = dec.decompress(data)
-                    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
-                        warnings.append(
-                            f"{name}: {kind} stream damaged near compressed byte {consumed} "
-                            f"({exc}); analysing the {size} bytes decompressed before it"
-                        )
-                        failed = True
+                view = memoryview(block)
+                for i in range(0, len(block), _SLICE):
+                    if sp.failed:
                         break
-                    mid = True
-                    if plain:
-                        md5.update(plain)
-                        sha.update(plain)
-                        out.write(plain)
-                        size += len(plain)
-                    data = b""
-                    if dec.eof:
-                        mid = False
-                        data = dec.unused_data
-                        dec = _decompressor(kind)
-                        if data and sniff_compression(data[:8]) != kind:
-                            warnings.append(
-                                f"{name}: {len(data)} bytes of trailing data after the {kind} stream (ignored)"
-                            )
-                            failed = True
+                    sp.feed(view[i : i + _SLICE], consumed + i)
                 consumed += len(block)
-        if mid and not failed:
-            warnings.append(
-                f"{name}: {kind} stream ends early (file cut short at compressed byte {consumed}); "
-                f"analysing the {size} bytes decompressed before it"
-            )
+            sp.finish(consumed)
     except BaseException:
         os.unlink(spool)
         raise
-    if size == 0 and warnings:
+    if sp.size == 0 and sp.warnings:
         os.unlink(spool)
-        raise CaptureError(name, 0, warnings[0].split(": ", 1)[1])
-    src = Source(name, spool, kind, stored_size, size, _spool=True, warnings=warnings)
+        raise CaptureError(name, 0, sp.warnings[0])
+    src = Source(name, spool, kind, stored_size, sp.size, _spool=True, warnings=sp.warnings)
     src.stored_md5 = md5_in.hexdigest()
     src.stored_sha256 = sha_in.hexdigest()
-    src.md5 = md5.hexdigest()
-    src.sha256 = sha.hexdigest()
+    src.md5 = sp.md5.hexdigest()
+    src.sha256 = sp.sha256.hexdigest()
     return src
