@@ -736,3 +736,5 @@ def alerts(capture, filter_words, rules, no_builtin, honeypots, vars_, as_json) 
             honeypots=honeypots,
         )
         click.echo(render_json(rep) if as_json else render_text(rep), nl=False)
+        for hit in rep.pcre_limits:  # a crafted payload made a regex give up: say where
+            _err(f"warning: {hit}")

@@ -23,7 +23,15 @@ from honeysift.capture.reader import Capture, drop_pages
 from honeysift.capture.table import ST_OK, halves_to_addr
 from honeysift.detect.match import BufferMatch, header_mask, rule_buffers_match
 from honeysift.detect.prefilter import Prefilter
-from honeysift.detect.rules import Content, LoadIssue, Rule, RuleSet, parse_rules
+from honeysift.detect.rules import (
+    PCRE_MATCH_LIMIT,
+    Content,
+    LoadIssue,
+    Pcre,
+    Rule,
+    RuleSet,
+    parse_rules,
+)
 from honeysift.pipeline import Pipeline
 
 BUILTIN_RULES = Path(__file__).with_name("builtin.rules")
@@ -79,6 +87,24 @@ class Alert:
 
 
 @dataclass(slots=True)
+class PcreLimitHit:
+    """A rule whose pcre exceeded its match limit (counted as no match there, as in Snort):
+    reported once per rule, with the first frame, so a crafted payload is visible, not silent."""
+
+    source: str  # file:line
+    sid: int
+    frame: int  # first frame (of the packet, stream or request) where the limit was hit
+    count: int = 1  # buffers (packets, streams, requests) where it was hit
+
+    def __str__(self) -> str:
+        n = f"{self.count} buffer{'s' if self.count != 1 else ''}"
+        return (
+            f"{self.source}: sid {self.sid}: pcre match limit ({PCRE_MATCH_LIMIT:,} steps) "
+            f"exceeded at frame {self.frame} ({n}; counted as no match)"
+        )
+
+
+@dataclass(slots=True)
 class AlertReport:
     alerts: list[Alert]
     rules_loaded: int
@@ -87,6 +113,7 @@ class AlertReport:
     variables: dict[str, str]
     disabled: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)  # "gid:sid" -> alerts not kept
+    pcre_limits: list[PcreLimitHit] = field(default_factory=list)  # by rule order
 
     @property
     def skipped(self) -> int:
@@ -104,6 +131,10 @@ class AlertReport:
             ],
             "variables": {k: self.variables[k] for k in ("HOME_NET", "EXTERNAL_NET")},
             "suppressed": self.suppressed,
+            "pcre_limits": [
+                {"source": h.source, "sid": h.sid, "frame": h.frame, "count": h.count}
+                for h in self.pcre_limits
+            ],
         }  # fmt: skip
 
 
@@ -187,6 +218,21 @@ class Engine:
             i: (0 if any(c in ("set", "unset", "toggle") for c, _ in r.flowbits) else 1, i)
             for i, r in enumerate(rules)
         }
+        self.limit_hits: dict[int, PcreLimitHit] = {}
+
+    def match(self, rid: int, buffers: dict[str, list[bytes]], frame: int) -> BufferMatch | None:
+        """rule_buffers_match for rule *rid*, noting a pcre match-limit hit at *frame*."""
+        hit: list[Pcre] = []
+        got = rule_buffers_match(self.rules[rid], buffers, hit)
+        if hit:
+            h = self.limit_hits.get(rid)
+            if h is None:
+                r = self.rules[rid]
+                self.limit_hits[rid] = PcreLimitHit(r.source, r.sid, frame)
+            else:
+                h.frame = min(h.frame, frame)
+                h.count += 1
+        return got
 
     def _split(self, ids: list[int], buffers: tuple[str, ...]):
         """(buffer -> Prefilter, rule ids without a fast pattern)."""
@@ -261,9 +307,11 @@ def run_alerts(
     suppressed: dict[str, int] = {}
     alerts = _post(matches, engine, pipe, suppressed)
     del matches
+    limits = [engine.limit_hits[rid] for rid in sorted(engine.limit_hits)]
     return AlertReport(
-        alerts, len(rs.rules), rs.issues, files, rs.variables or vars_, rs.disabled, suppressed
-    )
+        alerts, len(rs.rules), rs.issues, files, rs.variables or vars_, rs.disabled, suppressed,
+        limits,
+    )  # fmt: skip
 
 
 def _collect(cap: Capture, pipe: Pipeline, engine: Engine, flt) -> list[_Match]:
@@ -360,7 +408,7 @@ def _packet_chunk(t, mm, pf, pdir, est_after, engine: Engine, out: list[_Match])
         rows = prow[np.asarray(ks, dtype=np.int64)]
         sub = {k: v[rows] for k, v in c.items()}
         for j in np.flatnonzero(header_mask(rules[rid], sub)).tolist():
-            got = rule_buffers_match(rules[rid], {"pkt": [pays[ks[j]]]})
+            got = engine.match(rid, {"pkt": [pays[ks[j]]]}, int(t.frame[rows[j]]))
             if got is not None:
                 _add(out, rid, int(rows[j]), t, c, [int(t.frame[rows[j]])], "pkt")
     okrows = np.flatnonzero(ok)
@@ -373,7 +421,7 @@ def _packet_chunk(t, mm, pf, pdir, est_after, engine: Engine, out: list[_Match])
                 if r.buffers:
                     i = pay_at.get(row) if pay_at is not None else None
                     data = pays[i] if i is not None else b""
-                    if rule_buffers_match(r, {"pkt": [data]}) is None:
+                    if engine.match(rid, {"pkt": [data]}, int(t.frame[row])) is None:
                         continue
                 _add(out, rid, row, t, c, [int(t.frame[row])], "pkt")
     if engine.dns:
@@ -400,7 +448,7 @@ def _dns_chunk(t, c, ok, prow, pays, engine: Engine, out: list[_Match]) -> None:
             for inst in bufs.get(b, ()):
                 cands |= p.scan(inst)
         for rid in sorted(cands):
-            if hmask[rid][j] and rule_buffers_match(engine.rules[rid], bufs) is not None:
+            if hmask[rid][j] and engine.match(rid, bufs, int(t.frame[row])) is not None:
                 _add(out, rid, row, t, c, [int(t.frame[row])], "dns")
 
 
@@ -563,7 +611,7 @@ def _streams(pipe: Pipeline, engine: Engine, est_after, out: list[_Match], flt) 
             if p:
                 cands |= allowed(p.scan(data), gis, "stream")
             for rid in sorted(cands):
-                got = rule_buffers_match(engine.rules[rid], {"pkt": [data]})
+                got = engine.match(rid, {"pkt": [data]}, st.frame_at(0) or st.first_frame)
                 if got is not None:
                     _add_stream(out, rid, st, got, hdr, "stream")
         if not gis & has_kind["http"]:
@@ -577,7 +625,7 @@ def _streams(pipe: Pipeline, engine: Engine, est_after, out: list[_Match], flt) 
                 for inst in bufs.get(b, ()):
                     cands |= allowed(p.scan(inst), gis, "http")
             for rid in sorted(cands):
-                got = rule_buffers_match(engine.rules[rid], bufs)
+                got = engine.match(rid, bufs, st.frame_at(msg.offset) or st.first_frame)
                 if got is not None:
                     start = msg.offset
                     _add_stream(out, rid, st, BufferMatch(start, start), hdr, "http",

@@ -4,7 +4,9 @@ Buffer options run in rule order with a cursor (the end of the last match), as S
 detection engine does: ``distance``/``within``, pcre ``/R``, relative ``byte_test``/
 ``byte_jump``/``isdataat`` start from it. When a later option fails, earlier contents are
 retried at their next occurrence (backtracking), bounded by :data:`STEP_BUDGET` steps per
-evaluation so hostile payloads cannot make matching quadratic without limit.
+evaluation so hostile payloads cannot make matching quadratic without limit. A pcre is bounded
+by PCRE2's match limit (``rules.PCRE_MATCH_LIMIT``); a pcre over it counts as no match and is
+handed to the caller's ``limits`` list, to be reported.
 
 Header and packet options (addresses, ports, direction, flow state, dsize, flags, itype,
 icode, ip_proto) are evaluated on numpy columns, for many packets at once.
@@ -15,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pcre2
 
 from honeysift.detect.rules import ByteJump, ByteTest, Content, IsDataAt, Op, Pcre, Rule
 
@@ -120,9 +123,10 @@ def _byte_jump(j: ByteJump, data: bytes, cursor: int) -> int | None:
     return new if 0 <= new <= len(data) else None
 
 
-def _steps(op: Op, buf: _Buf, cursor: int):
+def _steps(op: Op, buf: _Buf, cursor: int, limits: list[Pcre] | None = None):
     """The cursors after *op* succeeds from *cursor* (several for a content: backtracking),
-    each with the start of what matched (None for ops that match no bytes)."""
+    each with the start of what matched (None for ops that match no bytes). A pcre that
+    exceeds its match limit is appended to *limits* and counts as no match (as in Snort)."""
     data = buf.data
     if isinstance(op, Content):
         if op.negated:
@@ -135,7 +139,12 @@ def _steps(op: Op, buf: _Buf, cursor: int):
         pos = min(max(cursor if op.relative else 0, 0), len(data))
         # /R: the regex sees the buffer from the cursor on (so ^ anchors there, as in PCRE)
         view = data[pos:] if pos else data
-        m = op.regex.match(view) if op.anchored else op.regex.search(view)
+        try:
+            m = op.regex.match(view) if op.anchored else op.regex.search(view)
+        except pcre2.LibraryError:  # match, depth or heap limit: a bound, not a result
+            if limits is not None:
+                limits.append(op)
+            return
         if op.negated:
             if m is None:
                 yield cursor, None
@@ -154,15 +163,18 @@ def _steps(op: Op, buf: _Buf, cursor: int):
             yield cursor, None
 
 
-def match_ops(ops: list[Op], data: bytes, budget: int = STEP_BUDGET) -> BufferMatch | None:
-    """Run *ops* on *data*; the first way through them all, or None."""
+def match_ops(
+    ops: list[Op], data: bytes, budget: int = STEP_BUDGET, limits: list[Pcre] | None = None
+) -> BufferMatch | None:
+    """Run *ops* on *data*; the first way through them all, or None. Pcre ops that hit their
+    match limit are appended to *limits* (once per evaluation that hit it)."""
     buf = _Buf(data)
     left = [budget]
 
     def walk(i: int, cursor: int, first: int | None) -> BufferMatch | None:
         if i == len(ops):
             return BufferMatch(first if first is not None else 0, cursor)
-        for new, start in _steps(ops[i], buf, cursor):
+        for new, start in _steps(ops[i], buf, cursor, limits):
             left[0] -= 1
             if left[0] <= 0:
                 return None
@@ -231,14 +243,17 @@ def _endpoints(rule: Rule, c: dict[str, np.ndarray], m: np.ndarray, swap: bool) 
     return out
 
 
-def rule_buffers_match(rule: Rule, buffers: dict[str, list[bytes]]) -> BufferMatch | None:
+def rule_buffers_match(
+    rule: Rule, buffers: dict[str, list[bytes]], limits: list[Pcre] | None = None
+) -> BufferMatch | None:
     """Every buffer's ops must match one of that buffer's instances (a DNS message has one
-    instance per question). The returned match is the raw ``pkt`` buffer's when present."""
+    instance per question). The returned match is the raw ``pkt`` buffer's when present.
+    Pcre ops over their match limit are appended to *limits*."""
     result: BufferMatch | None = None
     for name, ops in rule.buffers.items():
         got = None
         for data in buffers.get(name, ()):
-            got = match_ops(ops, data)
+            got = match_ops(ops, data, limits=limits)
             if got is not None:
                 break
         if got is None:
