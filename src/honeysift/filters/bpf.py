@@ -18,6 +18,10 @@ pcap semantics kept on purpose:
 * A load past the captured bytes rejects the whole frame (BPF aborts the program), with the
   short-circuit order of ``and``/``or``; without a ``frame_bytes`` accessor the rows that would
   need raw bytes are rejected the same way.
+
+An ``and``/``or`` chain is one node evaluated in a loop, so generated lists of thousands of terms
+work; nesting (parentheses, ``not``, ``[...]``, unary ``-``) deeper than ``MAX_DEPTH`` is refused
+with a FilterError, as for display filters, instead of running into Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 from honeysift.capture import table as tb
 from honeysift.capture.table import PacketTable
 from honeysift.errors import FilterError
+from honeysift.filters.display import MAX_DEPTH
 from honeysift.filters.lexer import EID, EOF, HID, HID6, ID, NUM, OP, Token, tokenize
 
 __all__ = ["Filter", "FrameBytes", "compile_filter"]
@@ -552,29 +557,42 @@ class _Vlan(_Pred):
 
 
 @dataclass(slots=True)
-class _Bin(_Pred):
-    op: str  # "and" | "or"
-    a: _Pred
-    b: _Pred
+class _Chain(_Pred):
+    """``first op p1 op p2 ...`` folded left to right (pcap: ``and``/``or`` have equal precedence).
+
+    One node per chain, evaluated in a loop, so a generated list of thousands of ``port``/``host``
+    terms neither recurses per term nor hits Python's recursion limit. The fold is exactly the
+    left-nested ``((first op p1) op p2) ...``: every step sees the same ``active`` rows.
+    """
+
+    first: _Pred
+    rest: list[tuple[str, _Pred]]  # (op, term), op "and" | "or"
 
     def ev(self, ctx: _Ctx, active: Mask | None) -> tuple[Mask, Abort]:
-        va, aa = self.a.ev(ctx, active)
-        if self.op == "and":
-            vb, ab = self.b.ev(ctx, _restrict(active, va))
-            return va & vb, _or_abort(aa, None if ab is None else va & ab)
-        rest = ~va if aa is None else ~va & ~aa
-        vb, ab = self.b.ev(ctx, _restrict(active, rest))
-        if aa is not None:
-            vb = vb & ~aa
-        return va | vb, _or_abort(aa, None if ab is None else rest & ab)
+        va, aa = self.first.ev(ctx, active)
+        for op, p in self.rest:
+            if op == "and":
+                vb, ab = p.ev(ctx, _restrict(active, va))
+                va, aa = va & vb, _or_abort(aa, None if ab is None else va & ab)
+                continue
+            rest = ~va if aa is None else ~va & ~aa
+            vb, ab = p.ev(ctx, _restrict(active, rest))
+            if aa is not None:
+                vb = vb & ~aa
+            va, aa = va | vb, _or_abort(aa, None if ab is None else rest & ab)
+        return va, aa
 
     def text(self) -> str:
-        def side(p: _Pred, left: bool) -> str:
-            if isinstance(p, _Bin) and not (left and p.op == self.op):
-                return f"({p.text()})"
-            return p.text()
-
-        return f"{side(self.a, True)} {self.op} {side(self.b, False)}"
+        ops = [op for op, _ in self.rest]
+        first = self.first
+        out = first.text()
+        if isinstance(first, _Chain) and first.rest[-1][0] != ops[0]:
+            out = f"({out})"
+        for i, (op, p) in enumerate(self.rest):
+            if i and op != ops[i - 1]:
+                out = f"({out})"
+            out = f"{out} {op} {f'({p.text()})' if isinstance(p, _Chain) else p.text()}"
+        return out
 
 
 @dataclass(slots=True)
@@ -587,7 +605,7 @@ class _Not(_Pred):
 
     def text(self) -> str:
         inner = self.a.text()
-        return f"not ({inner})" if isinstance(self.a, _Bin) else f"not {inner}"
+        return f"not ({inner})" if isinstance(self.a, _Chain) else f"not {inner}"
 
 
 @dataclass(slots=True)
@@ -604,18 +622,16 @@ class _Prim(_Pred):
         return self.label
 
 
+def _chain(op: str, ps: list[_Pred]) -> _Pred:
+    return ps[0] if len(ps) == 1 else _Chain(ps[0], [(op, p) for p in ps[1:]])
+
+
 def _and(*ps: _Pred) -> _Pred:
-    out = ps[-1]
-    for p in reversed(ps[:-1]):
-        out = _Bin("and", p, out)
-    return out
+    return _chain("and", list(ps))
 
 
 def _or(*ps: _Pred) -> _Pred:
-    out = ps[0]
-    for p in ps[1:]:
-        out = _Bin("or", out, p)
-    return out
+    return _chain("or", list(ps))
 
 
 # --- arithmetic ----------------------------------------------------------------------------
@@ -731,23 +747,31 @@ def _u64(v: Value) -> Value:
 
 
 @dataclass(slots=True)
-class _BinArith(_Arith):
-    op: str
-    a: _Arith
-    b: _Arith
+class _ArithChain(_Arith):
+    """``((first op a1) op a2) ...``: each step's left operand is everything before it, so the
+    parser extends one node instead of nesting (like :class:`_Chain`: a long generated sum does
+    not recurse per operand)."""
+
+    first: _Arith
+    rest: list[tuple[str, _Arith]]
     guards: list[tuple[str, int]] = field(default_factory=list)
 
     def ev(self, ctx: _Ctx, active: Mask | None) -> tuple[Value, Abort]:
-        va, aa = self.a.ev(ctx, active)
-        vb, ab = self.b.ev(ctx, active)
-        out, zero = _apply(self.op, _u64(va), _u64(vb))
-        return out, _or_abort(_or_abort(aa, ab), zero)
+        va, abort = self.first.ev(ctx, active)
+        for op, x in self.rest:
+            vb, ab = x.ev(ctx, active)
+            va, zero = _apply(op, _u64(va), _u64(vb))
+            abort = _or_abort(_or_abort(abort, ab), zero)
+        return va, abort
 
     def text(self) -> str:
         def side(x: _Arith) -> str:
-            return f"({x.text()})" if isinstance(x, _BinArith) else x.text()
+            return f"({x.text()})" if isinstance(x, _ArithChain) else x.text()
 
-        return f"{side(self.a)} {self.op} {side(self.b)}"
+        out = side(self.first)
+        for i, (op, x) in enumerate(self.rest):
+            out = f"{f'({out})' if i else out} {op} {side(x)}"
+        return out
 
 
 @dataclass(slots=True)
@@ -808,6 +832,7 @@ class _Parser:
         self.toks = tokenize(expr)
         self.i = 0
         self.depth = 0  # VLAN tags skipped by later tests
+        self.nesting = 0  # open parentheses, brackets, 'not' and unary '-' around the token
 
     # token helpers
     def peek(self, k: int = 0) -> Token:
@@ -820,6 +845,13 @@ class _Parser:
 
     def err(self, tok: Token, msg: str) -> FilterError:
         return FilterError(self.expr, tok.pos, msg)
+
+    def enter(self, tok: Token) -> None:
+        """One level deeper (``(``, ``[``, ``not``, unary ``-``); refused past MAX_DEPTH, as for
+        display filters, so parsing and evaluating stay well inside Python's recursion limit."""
+        self.nesting += 1
+        if self.nesting > MAX_DEPTH:
+            raise self.err(tok, f"expression nested too deeply (more than {MAX_DEPTH} levels)")
 
     def word(self, tok: Token | None = None) -> str | None:
         t = tok or self.peek()
@@ -863,18 +895,21 @@ class _Parser:
         return None
 
     def expr_(self, inherit: _Q | None) -> tuple[_Pred, _Q | None]:
-        node, q = self.term(inherit)
+        first, q = self.term(inherit)
+        rest: list[tuple[str, _Pred]] = []
         while (op := self.logic()) is not None:
             self.take()
             rhs, q = self.term(q)
-            node = _Bin(op, node, rhs)
-        return node, q
+            rest.append((op, rhs))
+        return (_Chain(first, rest) if rest else first), q
 
     def term(self, inherit: _Q | None) -> tuple[_Pred, _Q | None]:
         t = self.peek()
         if self.word(t) == "not" or (t.kind == OP and t.text == "!"):
             self.take()
+            self.enter(t)
             inner, q = self.term(inherit)
+            self.nesting -= 1
             return _Not(inner), q
         if t.kind == OP and t.text == "(":
             return self.paren(inherit)
@@ -893,9 +928,9 @@ class _Parser:
         return t.kind == OP and (t.text in _RELOPS or t.text in _BINOPS)
 
     def paren(self, inherit: _Q | None) -> tuple[_Pred, _Q | None]:
-        start = self.i
+        start, nesting = self.i, self.nesting
         if inherit is not None and self.is_bare_id(self.peek(1)) and not self.arith_follows(2):
-            self.take()
+            self.enter(self.take())
             node, _ = self.expr_(inherit)
             self.close(start)
             return node, inherit
@@ -904,8 +939,8 @@ class _Parser:
             return self.relation(), None
         except FilterError as e:
             rel_err = e
-        self.i = start
-        self.take()
+        self.i, self.nesting = start, nesting
+        self.enter(self.take())
         try:
             node, _ = self.expr_(None)
             self.close(start)
@@ -922,6 +957,7 @@ class _Parser:
                 f"got {self.describe_tok(t)}",
             )
         self.take()
+        self.nesting -= 1
 
     def primitive(self) -> tuple[_Pred, _Q | None]:
         t = self.peek()
@@ -1068,21 +1104,29 @@ class _Parser:
             v, _ = _apply(op, a.value, b.value)
             assert isinstance(v, int)
             return _Const(v)
-        return _BinArith(op, a, b, a.guards + b.guards)
+        if isinstance(a, _ArithChain):  # ((x op y) op b): one more step of the same fold
+            a.rest.append((op, b))
+            a.guards.extend(b.guards)
+            return a
+        return _ArithChain(a, [(op, b)], a.guards + b.guards)
 
     def unary(self) -> _Arith:
         t = self.take()
         w = self.word(t)
         if t.kind == OP and t.text == "-":
+            self.enter(t)
             inner = self.unary()
+            self.nesting -= 1
             if isinstance(inner, _Const):
                 return _Const(-inner.value & U32)
-            return _BinArith("-", _Const(0), inner, inner.guards)
+            return _ArithChain(_Const(0), [("-", inner)], list(inner.guards))
         if t.kind == OP and t.text == "(":
+            self.enter(t)
             inner = self.arith(0)
             if not self.is_op(")"):
                 raise self.err(self.peek(), f"expected ')', got {self.describe_tok(self.peek())}")
             self.take()
+            self.nesting -= 1
             return inner
         if t.kind == NUM:
             assert t.value is not None
@@ -1099,7 +1143,7 @@ class _Parser:
                        f"{self.describe_tok(t)}")  # fmt: skip
 
     def load(self, t: Token, proto: str) -> _Arith:
-        self.take()  # "["
+        self.enter(self.take())  # "["
         index = self.arith(0)
         size = 1
         if self.is_op(":"):
@@ -1113,6 +1157,7 @@ class _Parser:
         if not self.is_op("]"):
             raise self.err(self.peek(), f"expected ']', got {self.describe_tok(self.peek())}")
         self.take()
+        self.nesting -= 1
         mapped = None
         if isinstance(index, _Const):
             mapped = _mapped_field(proto, index.value, size)
@@ -1365,20 +1410,26 @@ class Filter:
     def needs_frame_bytes(self) -> bool:
         """True if some byte test is not a decoded field (``mask`` then needs ``frame_bytes``)."""
 
-        def walk(x: object) -> bool:
+        todo: list[object] = [self._root]  # a stack, not recursion: chains can be long
+        while todo:
+            x = todo.pop()
             if isinstance(x, _Load):
-                return x.mapped is None or walk(x.index)
-            if isinstance(x, _Test):
-                return x.f in ETHER_FIELDS
-            if isinstance(x, _Prim):
-                return walk(x.inner)
-            if isinstance(x, _Bin | _BinArith | _Rel):
-                return walk(x.a) or walk(x.b)
-            if isinstance(x, _Not):
-                return walk(x.a)
-            return False
-
-        return walk(self._root)
+                if x.mapped is None:
+                    return True
+                todo.append(x.index)
+            elif isinstance(x, _Test):
+                if x.f in ETHER_FIELDS:
+                    return True
+            elif isinstance(x, _Prim):
+                todo.append(x.inner)
+            elif isinstance(x, _Chain | _ArithChain):
+                todo.append(x.first)
+                todo.extend(p for _, p in x.rest)
+            elif isinstance(x, _Rel):
+                todo += (x.a, x.b)
+            elif isinstance(x, _Not):
+                todo.append(x.a)
+        return False
 
 
 def compile_filter(expr: str) -> Filter:
