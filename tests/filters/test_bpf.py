@@ -7,6 +7,8 @@ data/make_oracle.py over data/synthetic.pcap and corpus traces; tcpdump is not n
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from functools import cache
 from pathlib import Path
@@ -274,3 +276,170 @@ def test_speed_five_million_rows() -> None:
     elapsed = time.perf_counter() - t0
     assert m.sum() == f.mask(table).sum() * reps
     assert elapsed < 1.0, elapsed
+
+
+# --- long chains and deep nesting ------------------------------------------------------------
+
+
+def _mask(expr: str, with_bytes: bool = True) -> np.ndarray:
+    table, frames = _load("synthetic.pcap")
+    return compile_filter(expr).mask(table, frame_bytes_for(frames) if with_bytes else None)
+
+
+def test_or_chain_of_2000_terms_is_the_union_of_its_terms() -> None:
+    """Generated port lists are common and tcpdump takes thousands of terms: no recursion per
+    term, and the chain selects the union of what each term selects."""
+    terms = [f"dst port {p}" for p in range(2000)]
+    got = _mask(" or ".join(terms))
+    union = np.zeros_like(got)
+    for t in terms:
+        union |= _mask(t)
+    assert got.any() and not got.all()
+    assert (got == union).all()
+    # the same set written two other ways: bare ids repeating 'dst port', and one range
+    assert (got == _mask("dst port " + " or ".join(map(str, range(2000))))).all()
+    assert (got == _mask("dst portrange 0-1999")).all()
+
+
+def test_and_chain_of_2000_terms_is_the_intersection_of_its_terms() -> None:
+    terms = [f"not dst port {p}" for p in range(2000)]
+    got = _mask(" and ".join(terms))
+    both = np.ones_like(got)
+    for t in terms:
+        both &= _mask(t)
+    assert got.any() and not got.all()
+    assert (got == both).all()
+    assert (got == _mask("not dst portrange 0-1999")).all()
+
+
+_CHAIN_TERMS = ["tcp", "udp", "icmp", "ip", "ip6", "dst port 445", "port 80", "src port 137",
+                "port 1434", "host 172.16.134.191", "net 10", "dst host 1.2.3.4"]  # fmt: skip
+
+
+def test_long_mixed_chain_folds_left_to_right() -> None:
+    """pcap-filter(7): 'and' and 'or' have equal precedence and associate left to right, so a
+    2000-term mixed chain is ((t1 op t2) op t3) ..., not 'and' binding tighter as in C."""
+    table, _ = _load("synthetic.pcap")
+    # rows whose fields are all decoded: without frame bytes no term can abort (reject) there
+    plain = np.isin(table.status, [0, 3]) & ~table.reassembled & (table.caplen == table.origlen)
+    plain &= (table.ip_version != 6) | (table.ip_hlen == 40)
+    rng = np.random.default_rng(7)
+    terms = [_CHAIN_TERMS[i] for i in rng.integers(len(_CHAIN_TERMS), size=2000)]
+    ops = [("and", "or")[i] for i in rng.integers(2, size=1999)]
+    masks = {t: _mask(t, with_bytes=False) for t in _CHAIN_TERMS}
+    left = masks[terms[0]].copy()
+    groups, group = [], masks[terms[0]].copy()  # the C reading: an 'or' of 'and' groups
+    for op, t in zip(ops, terms[1:], strict=True):
+        left = left & masks[t] if op == "and" else left | masks[t]
+        if op == "and":
+            group &= masks[t]
+        else:
+            groups.append(group)
+            group = masks[t].copy()
+    c_reading = np.logical_or.reduce([*groups, group])
+    expr = terms[0] + "".join(f" {op} {t}" for op, t in zip(ops, terms[1:], strict=True))
+    got = _mask(expr, with_bytes=False)
+    assert (got[plain] == left[plain]).all()
+    assert (got[plain] != c_reading[plain]).any()  # the check tells the two readings apart
+
+
+_TCPDUMP_TERMS = [*_CHAIN_TERMS, "tcp[13] & 2 != 0", "udp[0:2] = 53", "ip[40] > 3", "less 60",
+                  "greater 100", "icmp[0] = 8", "not tcp", "not port 80", "portrange 100-200",
+                  "(tcp or udp)", "(udp and not port 53)"]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
+@pytest.mark.parametrize("seed", range(8))
+def test_mixed_chains_match_tcpdump(seed: int) -> None:
+    """Random 40-term and/or chains (with byte tests that can reject cut frames) select what
+    tcpdump selects. (tcpdump's optimizer gets slow on thousands of terms, so 40 here.)"""
+    from tests.filters.data.make_oracle import selected
+
+    def tcpdump(expr: str) -> list[int]:
+        try:
+            return selected(DATA / "synthetic.pcap", expr)
+        except subprocess.CalledProcessError as e:  # libpcap's optimizer proved it empty
+            if b"expression rejects all packets" in e.stderr:
+                return []
+            raise
+
+    rng = np.random.default_rng(seed)
+    terms = [_TCPDUMP_TERMS[i] for i in rng.integers(len(_TCPDUMP_TERMS), size=40)]
+    expr = terms[0] + "".join(
+        f" {('and', 'or', '&&', '||')[rng.integers(4)]} {t}" for t in terms[1:]
+    )
+    assert _selected("synthetic.pcap", expr) == tcpdump(expr), expr
+
+
+_DEEP = 10_000
+
+
+@pytest.mark.parametrize(
+    ("expr", "pos"),
+    [
+        ("(" * _DEEP + "tcp" + ")" * _DEEP, 200),
+        ("not " * _DEEP + "tcp", 800),
+        ("!" * _DEEP + "tcp", 200),
+        ("tcp and " + "(" * _DEEP + "udp" + ")" * _DEEP, 208),
+        ("port 1 or " + "(" * _DEEP + "2" + ")" * _DEEP, 210),
+        ("(" * _DEEP + "len" + ")" * _DEEP + " = 1", 200),
+        ("-" * _DEEP + "len = 1", 200),
+        ("tcp[" * _DEEP + "0" + "]" * _DEEP + " = 1", 803),
+    ],
+    ids=["parens", "not", "bang", "and-parens", "bare-id-parens", "arith-parens", "minus", "loads"],
+)
+def test_deep_nesting_is_a_filter_error(expr: str, pos: int) -> None:
+    """Past 200 levels (as for -Y) a clear error at the token, not a RecursionError."""
+    with pytest.raises(FilterError) as e:
+        compile_filter(expr)
+    assert "nested too deeply" in e.value.message
+    assert e.value.position == pos
+
+
+@pytest.mark.parametrize(
+    ("expr", "same_as"),
+    [
+        ("(" * 200 + "tcp" + ")" * 200, "tcp"),
+        ("not " * 200 + "tcp", "tcp"),
+        ("not (" * 100 + "udp" + ")" * 100, "udp"),
+        ("(" * 199 + "tcp or (port 80 or udp)" + ")" * 199, "tcp or port 80 or udp"),
+        ("(" * 200 + "len" + ")" * 200 + " > 100", "greater 101"),
+        ("-" * 200 + "len = len", "len = len"),
+        ("ip[" * 199 + "0" + "]" * 199 + " > 0", None),
+    ],
+    ids=["parens", "not", "not-parens", "or-parens", "arith-parens", "minus", "loads"],
+)
+def test_nesting_up_to_the_limit_works(expr: str, same_as: str | None) -> None:
+    assert compile_filter(expr).describe()
+    m = _mask(expr)
+    assert m.shape == _mask("").shape
+    if same_as is not None:
+        assert (m == _mask(same_as)).all()
+
+
+def test_long_arithmetic_chain() -> None:
+    """A generated sum is one node too: 5000 operands, no recursion."""
+    assert (_mask(" + ".join(["len"] * 5000) + " > 0") == _mask("len > 0")).all()
+    assert compile_filter(" + ".join(["len"] * 5000) + " > 0").describe().startswith("(" * 4998)
+
+
+@pytest.mark.parametrize("command", ["flows", "payloads", "show", "alerts", "streams", "query"])
+def test_cli_deep_filter_exits_2_and_long_chain_works(command: str, tmp_path: Path) -> None:
+    """Every command that takes a FILTER reports deep nesting as a usage error (exit 2)."""
+    from click.testing import CliRunner
+
+    from honeysift.cli import main
+
+    pre = [command, str(DATA / "synthetic.pcap")]
+    if command == "streams":
+        pre[1:1] = ["-o", str(tmp_path)]
+    if command == "query":
+        pre.append("select count(*) from packets")
+    for expr in ("(" * _DEEP + "tcp" + ")" * _DEEP, "not " * _DEEP + "tcp"):
+        res = CliRunner().invoke(main, [*pre, expr])
+        assert res.exit_code == 2, (res.exit_code, res.stderr[-300:])
+        assert "error: expression nested too deeply" in res.stderr
+        assert "internal error" not in res.stderr
+    chain = " or ".join(f"port {p}" for p in range(2000))
+    res = CliRunner().invoke(main, [*pre, chain])
+    assert res.exit_code == 0, (res.exit_code, res.stderr[-300:])
