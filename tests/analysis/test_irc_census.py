@@ -15,7 +15,6 @@ import ipaddress
 import json
 import random
 import re
-import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -998,22 +997,18 @@ def test_many_channels_bounded() -> None:
     joins = [b":bot!u@h JOIN #c%d" % i for i in range(3000)]
     quits = [b":q%d!u@h%d QUIT :x" % (i, i) for i in range(3000)]
     s2c.send(T0, [b":s.net 001 bot :hi", *joins, *quits])
-    t0 = time.perf_counter()
     r = analyze_irc([conversation("M", "1.1.1.1", 6667, 5, "S1", c2s, s2c)])
-    assert time.perf_counter() - t0 < 5.0
     counted = sum(b.quit_lines for b in r.botnets)
     assert counted == 3000 * 64  # each QUIT goes to at most MAX_SHARED_CHANNELS channels
 
 
 # ------------------------------------------------------------------------------ speed, fuzz
-def test_census_of_10k_lines_is_fast() -> None:
+def test_census_of_10k_lines() -> None:
+    # its speed: benchmarks/bench_irc_census.py
     conv, tr = build_main(seed=9, events=10_000)
     assert len(conv.from_server) > 600_000
-    t0 = time.perf_counter()
     r = analyze_irc([conv])
-    dt = time.perf_counter() - t0
     assert _net(r, CHAN).join_lines == tr.join_lines[CHAN.lower()]
-    assert dt < 2.0, f"census took {dt:.2f} s"
 
 
 _LINES = st.one_of(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from functools import cache
 from pathlib import Path
 
@@ -265,17 +264,15 @@ def test_no_accessor_rejects_rows_that_need_bytes() -> None:
     assert compile_filter("tcp").mask(table, frame_bytes_for(frames))[cut]
 
 
-def test_speed_five_million_rows() -> None:
+def test_five_million_rows_select_what_each_copy_selects() -> None:
+    # a big table is masked in one column-wise pass (its speed: benchmarks/bench_filter.py)
     table, _ = _load("synthetic.pcap")
     reps = 5_000_000 // len(table) + 1
     big = PacketTable.concat([table] * reps)
     f = compile_filter("tcp and dst port 445 and not host 10.1.2.3 or udp port 1434 or icmp")
-    f.mask(table)  # warm up
-    t0 = time.perf_counter()
-    m = f.mask(big)
-    elapsed = time.perf_counter() - t0
-    assert m.sum() == f.mask(table).sum() * reps
-    assert elapsed < 1.0, elapsed
+    one = f.mask(table)
+    assert one.any() and not one.all()
+    assert np.array_equal(f.mask(big), np.tile(one, reps))
 
 
 # --- long chains and deep nesting ------------------------------------------------------------

@@ -7,7 +7,6 @@ import hashlib
 import os
 import random
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -296,7 +295,7 @@ def test_hostile_segments_never_raise(segs, isn):
     assert all(o.offset >= 0 and o.offset + o.length <= r.length for o in r.overlaps)
 
 
-def test_100k_segments_fast(tmp_path):
+def test_100k_segments_reordered_and_retransmitted(tmp_path):
     n = 100_000
     rnd = np.random.default_rng(1)
     sizes = rnd.integers(1, 1460, n)
@@ -317,15 +316,10 @@ def test_100k_segments_fast(tmp_path):
         np.arange(order.size, dtype=np.int64),
         pays,
     )
-    elapsed = 1e9
-    for _ in range(2):  # best of two: a loaded CI machine should not fail the test
-        t = time.perf_counter()
-        r = reassemble_direction(*args, spill_dir=tmp_path)  # 73 MB: spills past 32 MiB
-        elapsed = min(elapsed, time.perf_counter() - t)
-        r.discard()
+    r = reassemble_direction(*args, spill_dir=tmp_path)  # 73 MB: spills past 32 MiB
+    r.discard()
     assert r.md5 == hashlib.md5(blob).hexdigest() and r.gaps == [] and r.conflicts == []
-    # speed is measured in benchmarks/, not asserted here (a loaded CI machine would flake)
-    assert elapsed >= 0
+    # speed is measured in benchmarks/bench_streams.py, not asserted here
 
 
 # --------------------------------------------------------------------------- real captures
