@@ -597,6 +597,10 @@ def analyze(capture, honeypots, outdir, as_json, link_kbps, alerts) -> None:
             _analyze_output(data, report.files, outdir, as_json)
         for err in report.analysis_errors:
             _err(f"warning: analysis step failed: {err}")
+        from honeysift.detect.alerts import PcreLimitHit
+
+        for hit in report.sections.get("alerts", {}).get("pcre_limits", []):
+            _err(f"warning: {PcreLimitHit(**hit)}")  # as `honeysift alerts` says it
 
 
 def _analyze_output(data: dict, files: list, outdir: str | None, as_json: bool) -> None:

@@ -8,6 +8,8 @@ finish at all is the proof of the bound."""
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from honeysift.cli import main
@@ -88,3 +90,27 @@ def test_cli_warns_on_stderr_and_finishes(tmp_path):
     assert len(warn) == 1, res.stderr
     assert f"frame {bad}" in warn[0] and "match limit" in warn[0] and "2 buffers" in warn[0]
     assert "Traceback" not in res.stderr
+
+
+def test_analyze_reports_a_builtin_rule_over_the_limit(tmp_path):
+    # the built-in IRC C&C rule's lazy "[^\r\n]*? :" walks a whole line per start position:
+    # one overlong server line pushes it past the limit; analyze says so, as `alerts` does
+    t = Trace()
+    line = b":x!y@z PRIVMSG #c " + b"w :" * 7_000 + b"\r\n"
+    cmd = b":x!y@z PRIVMSG #c :.advscan lsass 200\r\n"
+    t.tcp(
+        [b"NICK b\r\nUSER b b b :b\r\n"],
+        [line, cmd],
+        sport=1100,
+        dport=6667,
+        src=HP,
+        dst="192.0.2.9",
+    )
+    pcap = t.write(tmp_path / "irc.pcap")
+    res = CliRunner().invoke(main, ["analyze", str(pcap), "--honeypot", HP, "--json"])
+    assert res.exit_code == 0, res.output
+    warn = [ln for ln in res.stderr.splitlines() if "sid 9000041" in ln]
+    assert len(warn) == 1 and "match limit" in warn[0], res.stderr
+    alerts_sec = json.loads(res.stdout)["sections"]["alerts"]
+    assert [h["sid"] for h in alerts_sec["pcre_limits"]] == [9000041]
+    assert alerts_sec["by_sid"].get("9000041", 0) >= 1  # the well-formed command still fires

@@ -216,6 +216,8 @@ def _alerts(ctx: AnalysisContext) -> AnalyzerResult:
     res.extra["alerts"] = {
         "count": len(rep.alerts),
         "by_sid": {str(k): v for k, v in sorted(by_sid.items())},
+        # rules a crafted payload pushed past the pcre match limit (no match there)
+        "pcre_limits": [h.to_dict() for h in rep.pcre_limits],
     }
     return res
 

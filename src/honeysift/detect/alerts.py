@@ -96,6 +96,9 @@ class PcreLimitHit:
     frame: int  # first frame (of the packet, stream or request) where the limit was hit
     count: int = 1  # buffers (packets, streams, requests) where it was hit
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "sid": self.sid, "frame": self.frame, "count": self.count}
+
     def __str__(self) -> str:
         n = f"{self.count} buffer{'s' if self.count != 1 else ''}"
         return (
@@ -131,10 +134,7 @@ class AlertReport:
             ],
             "variables": {k: self.variables[k] for k in ("HOME_NET", "EXTERNAL_NET")},
             "suppressed": self.suppressed,
-            "pcre_limits": [
-                {"source": h.source, "sid": h.sid, "frame": h.frame, "count": h.count}
-                for h in self.pcre_limits
-            ],
+            "pcre_limits": [h.to_dict() for h in self.pcre_limits],
         }  # fmt: skip
 
 
