@@ -36,7 +36,7 @@ import numpy as np
 from honeysift.capture import table as tb
 from honeysift.capture.table import PacketTable
 from honeysift.errors import FilterError
-from honeysift.filters.display import MAX_DEPTH
+from honeysift.filters import MAX_DEPTH
 from honeysift.filters.lexer import EID, EOF, HID, HID6, ID, NUM, OP, Token, tokenize
 
 __all__ = ["Filter", "FrameBytes", "compile_filter"]

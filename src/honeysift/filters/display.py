@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from honeysift.errors import FilterError
+from honeysift.filters import MAX_DEPTH
 
 Getter = Callable[[str], list[Any]]
 
@@ -42,7 +43,6 @@ _CMP_WORDS = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">
               "contains": "contains", "matches": "matches", "~": "matches"}  # fmt: skip
 _CMP = {"==", "!=", "<", ">", "<=", ">=", "contains", "matches"}
 _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*$")
-MAX_DEPTH = 200
 
 
 @dataclass(slots=True)
