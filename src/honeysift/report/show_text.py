@@ -73,12 +73,13 @@ def _json_value(v: Any) -> Any:
     return safe(str(v))
 
 
-#: The header fields :class:`FrameFields` reads from the packet table and the frame bytes
+#: The Ethernet fields :class:`FrameFields` reads from the frame bytes.
+ETH_FIELDS = frozenset({"eth", "eth.src", "eth.dst", "eth.addr", "eth.type"})
+#: The header fields :class:`FrameFields` serves: the packet table's and the Ethernet ones
 #: (tests/dissect/test_field_names.py keeps this equal to what it serves).
-HEADER_FIELDS = frozenset({
+HEADER_FIELDS = ETH_FIELDS | frozenset({
     "frame", "frame.number", "frame.len", "frame.cap_len", "frame.time_epoch",
-    "frame.time_relative", "frame.protocols",
-    "eth", "eth.src", "eth.dst", "eth.addr", "eth.type", "vlan", "vlan.id",
+    "frame.time_relative", "frame.protocols", "vlan", "vlan.id",
     "ip", "ip.src", "ip.dst", "ip.addr", "ip.proto", "ip.ttl", "ip.id", "ip.len",
     "ipv6", "ipv6.src", "ipv6.dst", "ipv6.addr", "ipv6.nxt", "ipv6.hlim",
     "tcp", "tcp.srcport", "tcp.dstport", "tcp.port", "tcp.stream", "tcp.seq", "tcp.seq_raw",
@@ -192,7 +193,7 @@ class FrameFields:
         h = self.header.get(name)
         if h is not None:
             return h(self.r)
-        if name in ("eth", "eth.src", "eth.dst", "eth.addr", "eth.type"):
+        if name in ETH_FIELDS:
             return self._eth(name)
         return self.app_fields().get(name, [])
 
