@@ -2,8 +2,8 @@
 
 Compression is detected by magic bytes, never by file name. Compressed input and stdin are
 spooled once to a temporary file (in ``$TMPDIR``) so every later stage can seek to a frame's
-bytes; memory use grows neither with the capture nor with its compression ratio. Hashes of the bytes as stored and of the
-decompressed capture are computed during that single pass.
+bytes; memory use grows neither with the capture nor with its compression ratio. Hashes of
+the bytes as stored and of the decompressed capture are computed during that single pass.
 """
 
 from __future__ import annotations

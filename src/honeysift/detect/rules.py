@@ -677,8 +677,8 @@ _PCRE_BUFFER_FLAGS = {"U": "http_uri", "I": "http_uri", "H": "http_header", "D":
                       "M": "http_method", "P": "http_client_body"}  # fmt: skip
 
 #: Backtracking steps one pcre evaluation may take (PCRE2's match limit: a step count, the
-#: same on every machine). Over it the pcre counts as no match and the rule is reported, as Snort does with
-#: ``pcre_match_limit`` (1,500) and Suricata with ``pcre: match-limit`` (3,500). 3,500 keeps
+#: same on every machine). Over it the pcre counts as no match and the rule is reported, as
+#: Snort does with ``pcre_match_limit`` (1,500) and Suricata with ``pcre: match-limit`` (3,500). 3,500 keeps
 #: every alert of the built-in rules on the corpus traces; a hostile subject costs < 1.5 ms.
 #: The price: a benign match needing more steps (a lazy ``.*?`` across 28 KB) is missed too.
 PCRE_MATCH_LIMIT = 3500
